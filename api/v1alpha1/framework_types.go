@@ -1,0 +1,259 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// OfferMode says whether a framework wants offers.
+// +kubebuilder:validation:Enum=Active;Suppressed
+type OfferMode string
+
+const (
+	// OfferModeActive: the framework is offered resources (Mesos's revived state).
+	OfferModeActive OfferMode = "Active"
+	// OfferModeSuppressed: the framework has nothing to launch and is offered
+	// nothing until it goes Active again (Mesos's SUPPRESS call).
+	OfferModeSuppressed OfferMode = "Suppressed"
+)
+
+// FrameworkCapability is a behaviour a framework opts in to, as Mesos's
+// FrameworkInfo.Capability.
+// +kubebuilder:validation:Enum=PartitionAware;GPUResources
+type FrameworkCapability string
+
+const (
+	// CapabilityPartitionAware: tasks on an unreachable agent go Unreachable
+	// (and may come back) instead of Lost.
+	CapabilityPartitionAware FrameworkCapability = "PartitionAware"
+	// CapabilityGPUResources: the framework may be offered agents with GPUs.
+	// Without it, as in Mesos, GPU agents are kept for GPU-aware frameworks.
+	CapabilityGPUResources FrameworkCapability = "GPUResources"
+)
+
+// SchedulingPolicy names a built-in scheduler the master runs on a
+// framework's behalf.
+// +kubebuilder:validation:Enum=FirstFit;BinPack;Spread
+type SchedulingPolicy string
+
+const (
+	// SchedulingPolicyFirstFit places each task on the first offer it fits.
+	SchedulingPolicyFirstFit SchedulingPolicy = "FirstFit"
+	// SchedulingPolicyBinPack places each task on the fullest offer it fits,
+	// keeping whole agents free.
+	SchedulingPolicyBinPack SchedulingPolicy = "BinPack"
+	// SchedulingPolicySpread places each task where the framework has the
+	// fewest tasks, grouped by an attribute (hostname unless set).
+	SchedulingPolicySpread SchedulingPolicy = "Spread"
+)
+
+// Framework condition types.
+const (
+	// FrameworkRegisteredCondition is True once the master has accepted the
+	// framework and given it a framework ID.
+	FrameworkRegisteredCondition = "Registered"
+	// FrameworkConnectedCondition is True while the framework's scheduler is
+	// reachable: its heartbeat Lease is fresh, or the master schedules for
+	// it (spec.scheduler).
+	FrameworkConnectedCondition = "Connected"
+	// FrameworkSuppressedCondition is True while spec.offers is Suppressed.
+	FrameworkSuppressedCondition = "Suppressed"
+	// FrameworkTornDownCondition is True once the framework was torn down
+	// (failover timeout passed or object deleted): tasks killed, offers
+	// rescinded. A torn-down framework is never offered again.
+	FrameworkTornDownCondition = "TornDown"
+)
+
+// Framework condition reasons.
+const (
+	FrameworkRegisteredReason        = "Registered"
+	FrameworkHeartbeatFreshReason    = "HeartbeatFresh"
+	FrameworkHeartbeatMissingReason  = "HeartbeatMissing"
+	FrameworkBuiltinSchedulerReason  = "BuiltinScheduler"
+	FrameworkFailoverTimeoutReason   = "FailoverTimeoutExpired"
+	FrameworkDeletedReason           = "Deleted"
+	FrameworkOffersSuppressedReason  = "OffersSuppressed"
+	FrameworkOffersActiveReason      = "OffersActive"
+	FrameworkRoleQuotaExceededReason = "RoleQuotaExceeded"
+)
+
+// HeartbeatLeaseName returns the name of the coordination.k8s.io Lease, in
+// the framework's namespace, that the framework's scheduler renews to stay
+// Connected.
+func HeartbeatLeaseName(frameworkName string) string {
+	return "kubeoffer-framework-" + frameworkName
+}
+
+// OfferConstraints narrow what a framework is offered, so the master never
+// offers what the framework cannot use.
+type OfferConstraints struct {
+	// attributeSelector selects agents by their attributes (node labels
+	// agentd selected plus the Agent's spec.attributes). Empty selects all.
+	// +optional
+	AttributeSelector *metav1.LabelSelector `json:"attributeSelector,omitempty"`
+
+	// minResources is the least an offer must hold for the framework to want
+	// it, e.g. {cpu: 500m, memory: 512Mi}. The master's own minimum
+	// allocatable (cpu 10m, memory 32Mi) always applies too.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=16
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !string(self[k]).startsWith('-'))",message="resource quantities must not be negative"
+	MinResources corev1.ResourceList `json:"minResources,omitempty"`
+}
+
+// BuiltinScheduler asks the master to schedule the framework's Tasks itself.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.spreadAttribute) || self.policy == 'Spread'",message="spreadAttribute applies only to the Spread policy: remove it or set policy to Spread"
+type BuiltinScheduler struct {
+	// policy is how the master places the framework's Tasks that name no
+	// offer, in creation order.
+	// +required
+	Policy SchedulingPolicy `json:"policy"`
+
+	// spreadAttribute is the agent attribute whose values Spread balances
+	// over. Defaults to kubernetes.io/hostname.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=317
+	SpreadAttribute string `json:"spreadAttribute,omitempty"`
+}
+
+// FrameworkSpec is a framework's registration: who it is, how it shares the
+// cluster, and what it wants to be offered.
+type FrameworkSpec struct {
+	// role is the role the framework is offered resources as. Defaults to
+	// "default". It cannot change: move a framework by creating a new one.
+	// +optional
+	// +kubebuilder:default=default
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="role is immutable: create a new Framework to use another role"
+	Role string `json:"role,omitempty"`
+
+	// failoverTimeout is how long the framework's scheduler may stay
+	// disconnected (heartbeat Lease not renewed) before the master tears the
+	// framework down: kills its tasks and rescinds its offers. Defaults to 1h.
+	// Frameworks with a built-in scheduler never disconnect.
+	// +optional
+	// +kubebuilder:default="1h"
+	FailoverTimeout *metav1.Duration `json:"failoverTimeout,omitempty"`
+
+	// refuseDuration is how long the master hides an agent from this
+	// framework after it declines an offer of it without saying how long
+	// (including by deleting the offer). Defaults to 5s, Mesos's default.
+	// +optional
+	// +kubebuilder:default="5s"
+	RefuseDuration *metav1.Duration `json:"refuseDuration,omitempty"`
+
+	// offers says whether the framework wants offers: Suppressed stops them
+	// (Mesos's SUPPRESS), Active resumes them. Defaults to Active.
+	// +optional
+	// +kubebuilder:default=Active
+	Offers OfferMode `json:"offers,omitempty"`
+
+	// revivedAt is Mesos's REVIVE: setting it to the current time drops every
+	// decline filter the framework installed before that time, so declined
+	// agents are offered again at once.
+	// +optional
+	RevivedAt *metav1.Time `json:"revivedAt,omitempty"`
+
+	// offerConstraints narrow what the framework is offered.
+	// +optional
+	OfferConstraints *OfferConstraints `json:"offerConstraints,omitempty"`
+
+	// capabilities the framework opts in to.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=8
+	Capabilities []FrameworkCapability `json:"capabilities,omitempty"`
+
+	// scheduler, when set, makes the master schedule this framework's Tasks
+	// with a built-in policy, so plain `kubectl apply` of Tasks runs them.
+	// +optional
+	Scheduler *BuiltinScheduler `json:"scheduler,omitempty"`
+}
+
+// FrameworkStatus is the master's view of a framework.
+type FrameworkStatus struct {
+	// frameworkID is the ID the master gave the framework when it registered
+	// (the object's UID; stable across scheduler failovers).
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	FrameworkID string `json:"frameworkID,omitempty"`
+
+	// conditions are Registered, Connected, Suppressed and TornDown.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=8
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// allocated is the sum of the resources of the framework's non-terminal,
+	// bound tasks.
+	// +optional
+	Allocated corev1.ResourceList `json:"allocated,omitempty"`
+
+	// offered is the sum of the resources of the framework's outstanding offers.
+	// +optional
+	Offered corev1.ResourceList `json:"offered,omitempty"`
+
+	// dominantShare is the framework's dominant share of the cluster, a
+	// decimal between 0 and 1 (e.g. "0.250").
+	// +optional
+	// +kubebuilder:validation:MaxLength=16
+	DominantShare string `json:"dominantShare,omitempty"`
+
+	// activeTasks is how many of the framework's tasks are not terminal.
+	// +optional
+	ActiveTasks int32 `json:"activeTasks,omitempty"`
+
+	// taskCounts is how many of the framework's tasks are in each state.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=16
+	TaskCounts map[TaskState]int32 `json:"taskCounts,omitempty"`
+
+	// observedGeneration is the spec generation the master last acted on.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+}
+
+// Framework is a scheduler that shares the cluster: it is offered resources
+// as its role and accepts them by creating Tasks. Its scheduler runs outside
+// the master (using the SDK) or inside it (spec.scheduler).
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=fw,categories=kubeoffer
+// +kubebuilder:printcolumn:name="Role",type=string,JSONPath=`.spec.role`
+// +kubebuilder:printcolumn:name="Connected",type=string,JSONPath=`.status.conditions[?(@.type=="Connected")].status`
+// +kubebuilder:printcolumn:name="Offers",type=string,JSONPath=`.spec.offers`
+// +kubebuilder:printcolumn:name="Tasks",type=integer,JSONPath=`.status.activeTasks`,description="Non-terminal tasks"
+// +kubebuilder:printcolumn:name="Share",type=string,JSONPath=`.status.dominantShare`,description="Dominant resource share"
+// +kubebuilder:printcolumn:name="Policy",type=string,JSONPath=`.spec.scheduler.policy`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Framework struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the framework's registration.
+	// +optional
+	Spec FrameworkSpec `json:"spec,omitempty"`
+
+	// status is the master's view of the framework.
+	// +optional
+	Status FrameworkStatus `json:"status,omitempty"`
+}
+
+// FrameworkList is a list of Frameworks.
+//
+// +kubebuilder:object:root=true
+type FrameworkList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Framework `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&Framework{}, &FrameworkList{})
+}

@@ -1,0 +1,125 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// RoleQuota bounds what a role's subtree is allocated.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.guarantee) || !has(self.limit) || self.guarantee.all(k, !(k in self.limit) || quantity(string(self.guarantee[k])).compareTo(quantity(string(self.limit[k]))) <= 0)",message="quota guarantee must not exceed limit for any resource: lower the guarantee or raise the limit"
+type RoleQuota struct {
+	// guarantee is what the role's subtree is offered before any role is
+	// offered beyond its fair share (Mesos's quota guarantee).
+	// +optional
+	// +kubebuilder:validation:MaxProperties=16
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !string(self[k]).startsWith('-'))",message="resource quantities must not be negative"
+	Guarantee corev1.ResourceList `json:"guarantee,omitempty"`
+
+	// limit is the most the role's subtree may be allocated and offered
+	// together; resources it does not name are unlimited.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=16
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !string(self[k]).startsWith('-'))",message="resource quantities must not be negative"
+	Limit corev1.ResourceList `json:"limit,omitempty"`
+}
+
+// RoleSpec is a role's weight, quota and place in the role tree.
+// +kubebuilder:validation:XValidation:rule="!has(self.parent) || self.parent != 'default'",message="parent must not be the default role: the default role is a leaf; create a Role for the parent instead"
+type RoleSpec struct {
+	// weight is the role's share relative to its siblings under weighted DRF:
+	// a role of weight 2 is offered twice the dominant share of a role of
+	// weight 1. Defaults to 1.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	Weight int32 `json:"weight,omitempty"`
+
+	// parent is the name of the role this role nests under. Weights compare
+	// siblings, and a parent's quota bounds its whole subtree. Empty for a
+	// top-level role.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Parent string `json:"parent,omitempty"`
+
+	// quota is the role's guarantee and limit.
+	// +optional
+	Quota *RoleQuota `json:"quota,omitempty"`
+}
+
+// RoleStatus is what the master observes of a role.
+type RoleStatus struct {
+	// allocated is the sum of the resources of running and staged tasks of
+	// the role's frameworks.
+	// +optional
+	Allocated corev1.ResourceList `json:"allocated,omitempty"`
+
+	// offered is the sum of the resources of the role's outstanding offers.
+	// +optional
+	Offered corev1.ResourceList `json:"offered,omitempty"`
+
+	// dominantShare is the role's dominant share of the cluster, a decimal
+	// between 0 and 1 (e.g. "0.250").
+	// +optional
+	// +kubebuilder:validation:MaxLength=16
+	DominantShare string `json:"dominantShare,omitempty"`
+
+	// frameworks is how many Frameworks name this role.
+	// +optional
+	Frameworks int32 `json:"frameworks,omitempty"`
+
+	// conditions describe the role's state (e.g. a parent that does not exist).
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=8
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// observedGeneration is the spec generation the master last acted on.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+}
+
+// Role is a named share of the cluster: frameworks name a role, and the
+// master orders roles by weighted dominant resource fairness. Roles are
+// optional; a role without an object has weight 1 and no quota.
+//
+// Note: `kubectl get roles` means RBAC roles; use `kubectl get korole` or
+// `kubectl get roles.kubeoffer.io`.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=korole,categories=kubeoffer
+// +kubebuilder:validation:XValidation:rule="!has(self.spec) || !has(self.spec.parent) || self.spec.parent != self.metadata.name",message="a role cannot be its own parent: set spec.parent to another role or leave it empty"
+// +kubebuilder:printcolumn:name="Weight",type=integer,JSONPath=`.spec.weight`
+// +kubebuilder:printcolumn:name="Parent",type=string,JSONPath=`.spec.parent`
+// +kubebuilder:printcolumn:name="Frameworks",type=integer,JSONPath=`.status.frameworks`
+// +kubebuilder:printcolumn:name="Share",type=string,JSONPath=`.status.dominantShare`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Role struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the role's weight, parent and quota.
+	// +optional
+	Spec RoleSpec `json:"spec,omitempty"`
+
+	// status is the role's observed allocation.
+	// +optional
+	Status RoleStatus `json:"status,omitempty"`
+}
+
+// RoleList is a list of Roles.
+//
+// +kubebuilder:object:root=true
+type RoleList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Role `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&Role{}, &RoleList{})
+}

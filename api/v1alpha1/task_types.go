@@ -1,0 +1,261 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// TaskState is where a task is in its life. The names and meanings are
+// Mesos's (TASK_STAGING …), plus Pending for a task not yet bound to an agent.
+// +kubebuilder:validation:Enum=Pending;Staging;Starting;Running;Killing;Finished;Failed;Killed;Error;Lost;Dropped;Unreachable;Gone
+type TaskState string
+
+const (
+	// TaskPending: the task exists but is not bound to an agent yet (it waits
+	// for the master to admit it, or for a built-in scheduler to place it).
+	TaskPending TaskState = "Pending"
+	// TaskStaging: bound to an agent, which has not launched it yet.
+	TaskStaging TaskState = "Staging"
+	// TaskStarting: the Pod exists; its containers are not all running yet.
+	TaskStarting TaskState = "Starting"
+	// TaskRunning: the task's containers are running.
+	TaskRunning TaskState = "Running"
+	// TaskKilling: the task is being stopped within its grace period.
+	TaskKilling TaskState = "Killing"
+	// TaskFinished: every container exited 0. Terminal.
+	TaskFinished TaskState = "Finished"
+	// TaskFailed: a container exited non-zero or was killed by the system
+	// (e.g. OOMKilled). Terminal.
+	TaskFailed TaskState = "Failed"
+	// TaskKilled: stopped because it was asked to be. Terminal.
+	TaskKilled TaskState = "Killed"
+	// TaskError: the task could not be launched as described (bad template,
+	// refused by admission). Terminal.
+	TaskError TaskState = "Error"
+	// TaskLost: the task's agent or Pod vanished; it may or may not still run.
+	// Terminal.
+	TaskLost TaskState = "Lost"
+	// TaskDropped: the task was never launched because its offer was gone,
+	// expired, not the framework's, or too small. Terminal.
+	TaskDropped TaskState = "Dropped"
+	// TaskUnreachable: the agent is unreachable; the task may come back
+	// (partition-aware frameworks only).
+	TaskUnreachable TaskState = "Unreachable"
+	// TaskGone: the agent is known to be gone for good, and the task with it.
+	// Terminal.
+	TaskGone TaskState = "Gone"
+)
+
+// IsTerminal reports whether a task in state s will never change state again.
+func (s TaskState) IsTerminal() bool {
+	switch s {
+	case TaskFinished, TaskFailed, TaskKilled, TaskError, TaskLost, TaskDropped, TaskGone:
+		return true
+	}
+	return false
+}
+
+// Task reasons, after Mesos's TaskStatus.Reason. They say why a task is in
+// its state.
+const (
+	TaskReasonOfferNotFound         = "OfferNotFound"
+	TaskReasonOfferExpired          = "OfferExpired"
+	TaskReasonOfferNotOwned         = "OfferNotOwnedByFramework"
+	TaskReasonInsufficientResources = "InsufficientResources"
+	TaskReasonFrameworkNotFound     = "FrameworkNotFound"
+	TaskReasonFrameworkTornDown     = "FrameworkTornDown"
+	TaskReasonInvalid               = "TaskInvalid"
+	TaskReasonPodRejected           = "PodRejected"
+	TaskReasonContainerOOMKilled    = "ContainerOOMKilled"
+	TaskReasonContainerFailed       = "ContainerFailed"
+	TaskReasonKilledByRequest       = "KilledByRequest"
+	TaskReasonAgentUnreachable      = "AgentUnreachable"
+	TaskReasonAgentMaintenance      = "AgentMaintenance"
+	TaskReasonPodVanished           = "PodVanished"
+	TaskReasonWaitingForOffer       = "WaitingForOffer"
+)
+
+// Task condition types.
+const (
+	// TaskBoundCondition is True once the task is bound to an agent; while
+	// False its reason says why it waits (e.g. WaitingForOffer).
+	TaskBoundCondition = "Bound"
+)
+
+// MaxTaskHistory bounds status.history; older transitions are dropped first.
+const MaxTaskHistory = 16
+
+// TaskSpec is what a framework asks to run, and from which offer.
+//
+// +kubebuilder:validation:XValidation:rule="size(self.template.spec.containers) > 0",message="template.spec.containers must list at least one container: a Task runs a Pod and needs something to run"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.offerName) || (has(self.offerName) && self.offerName == oldSelf.offerName)",message="offerName cannot change once set: a task is bound to the offer it accepted; create a new Task for another offer"
+// +kubebuilder:validation:XValidation:rule="self.frameworkName == oldSelf.frameworkName",message="frameworkName is immutable: a task belongs to one framework for its whole life"
+// +kubebuilder:validation:XValidation:rule="self.resources == oldSelf.resources",message="resources are immutable: create a new Task to ask for other resources"
+// +kubebuilder:validation:XValidation:rule="has(self.ports) == has(oldSelf.ports)",message="ports are immutable: create a new Task to ask for other ports"
+// +kubebuilder:validation:XValidation:rule="self.template == oldSelf.template",message="template is immutable: create a new Task to run something else"
+type TaskSpec struct {
+	// frameworkName is the Framework, in this namespace, the task belongs to.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	FrameworkName string `json:"frameworkName"`
+
+	// offerName is the ResourceOffer, in this namespace, the task accepts.
+	// Setting it is Mesos's ACCEPT. Leave it empty for a framework with a
+	// built-in scheduler, which sets it. It cannot change once set.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	OfferName string `json:"offerName,omitempty"`
+
+	// resources the task needs; they become the Pod's requests and limits,
+	// so the kubelet's cgroups hold the task to them.
+	// +required
+	// +kubebuilder:validation:MinProperties=1
+	// +kubebuilder:validation:MaxProperties=16
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !string(self[k]).startsWith('-'))",message="resource quantities must not be negative"
+	Resources corev1.ResourceList `json:"resources"`
+
+	// ports are the host ports the task takes from its offer's port ranges.
+	// They are passed to the containers as PORT0, PORT1, … env vars.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="ports are immutable: create a new Task to ask for other ports"
+	Ports []PortRange `json:"ports,omitempty"`
+
+	// template is the Pod the task runs. Several containers make a Mesos
+	// task group. agentd pins it to the agent's node and sets requests and
+	// limits from resources.
+	// +required
+	Template corev1.PodTemplateSpec `json:"template"`
+
+	// killGracePeriodSeconds is how long a killed task's containers get to
+	// stop after SIGTERM before SIGKILL. Defaults to 30.
+	// +optional
+	// +kubebuilder:default=30
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=3600
+	KillGracePeriodSeconds *int64 `json:"killGracePeriodSeconds,omitempty"`
+}
+
+// TaskTransition is one entry of a task's history.
+type TaskTransition struct {
+	// state the task entered.
+	// +required
+	State TaskState `json:"state"`
+
+	// reason is a CamelCase word saying why.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Reason string `json:"reason,omitempty"`
+
+	// message is a human-readable explanation.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
+
+	// time the task entered the state.
+	// +required
+	Time metav1.Time `json:"time"`
+}
+
+// TaskStatus is what the master and agentd observe of a task.
+//
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.state) || !(oldSelf.state in ['Finished', 'Failed', 'Killed', 'Error', 'Lost', 'Dropped', 'Gone']) || self.state == oldSelf.state",message="a task in a terminal state cannot change state: create a new Task to run it again"
+type TaskStatus struct {
+	// state is where the task is in its life (Mesos's task states).
+	// +optional
+	State TaskState `json:"state,omitempty"`
+
+	// reason is a CamelCase word saying why the task is in its state.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Reason string `json:"reason,omitempty"`
+
+	// message is a human-readable explanation of the state.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
+
+	// agentName is the Agent the task is bound to.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	AgentName string `json:"agentName,omitempty"`
+
+	// nodeName is the node the task runs on.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	NodeName string `json:"nodeName,omitempty"`
+
+	// podName is the Pod, in this namespace, that runs the task.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	PodName string `json:"podName,omitempty"`
+
+	// startTime is when the task's containers started running.
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+
+	// completionTime is when the task reached a terminal state.
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+
+	// exitCode is the exit code of the first container that failed, or 0.
+	// +optional
+	ExitCode *int32 `json:"exitCode,omitempty"`
+
+	// history is the task's last transitions, oldest first, at most 16.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	History []TaskTransition `json:"history,omitempty"`
+
+	// conditions describe the task's progress (Bound).
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=8
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// observedGeneration is the spec generation last acted on.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+}
+
+// Task is work a framework runs on resources it was offered: one Pod on the
+// offer's node, held to the task's resources. Deleting a Task kills it.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:categories=kubeoffer
+// +kubebuilder:printcolumn:name="Framework",type=string,JSONPath=`.spec.frameworkName`
+// +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.status.state`
+// +kubebuilder:printcolumn:name="Node",type=string,JSONPath=`.status.nodeName`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.reason`,priority=1
+// +kubebuilder:printcolumn:name="Offer",type=string,JSONPath=`.spec.offerName`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Task struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is what to run and from which offer.
+	// +required
+	Spec TaskSpec `json:"spec"`
+
+	// status is what the master and agentd observe.
+	// +optional
+	Status TaskStatus `json:"status,omitempty"`
+}
+
+// TaskList is a list of Tasks.
+//
+// +kubebuilder:object:root=true
+type TaskList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Task `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&Task{}, &TaskList{})
+}

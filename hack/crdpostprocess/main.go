@@ -1,0 +1,142 @@
+// Command crdpostprocess finishes the CRDs controller-gen generates, for
+// two things markers cannot express:
+//
+//  1. Bounded quantities. Every resource quantity (a corev1.ResourceList
+//     value) gets maxLength 64. Without a bound, the API server's CEL cost
+//     estimator assumes each quantity string may be megabytes long and
+//     rejects the non-negativity rules on ResourceLists; no marker reaches
+//     the values of a map type defined in another package.
+//  2. Trimmed embedded docs. The Task CRD embeds a full corev1.PodTemplateSpec; with its upstream
+//
+// descriptions the CRD is about 600 KB, over the 256 KB that client-side
+// `kubectl apply` can record in its last-applied annotation. trimcrd drops the
+// descriptions below each embedded core type (they are `kubectl explain pod`'s
+// to give) and keeps kubeoffer's own field docs, so `make manifests` produces
+// CRDs that apply with plain `kubectl apply -f`.
+//
+// Usage: go run ./hack/crdpostprocess FILE...
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+)
+
+// embedded lists, per CRD kind, the property paths (below the version's
+// openAPIV3Schema) whose descendants lose their descriptions, with the
+// description the trimmed property gets instead.
+var embedded = map[string]map[string]string{
+	"Task": {
+		"spec.template": "template is the Pod the task runs (a Pod template: metadata and spec, " +
+			"as in a Deployment; see `kubectl explain pod.spec`). Several containers make a Mesos task group. " +
+			"agentd pins it to the agent's node, sets requests = limits = the task's resources, and restartPolicy Never.",
+	},
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: crdpostprocess FILE...")
+		os.Exit(2)
+	}
+	for _, path := range os.Args[1:] {
+		if err := trimFile(path); err != nil {
+			fmt.Fprintf(os.Stderr, "crdpostprocess: %s: %v\n", path, err)
+			os.Exit(1)
+		}
+	}
+}
+
+func trimFile(path string) error {
+	in, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("reading: %w", err)
+	}
+	var crd map[string]any
+	if err := yaml.Unmarshal(in, &crd); err != nil {
+		return fmt.Errorf("parsing: %w", err)
+	}
+	kind, _ := lookup(crd, "spec", "names", "kind").(string)
+	versions, _ := lookup(crd, "spec", "versions").([]any)
+	for _, v := range versions {
+		boundQuantities(lookup(v, "schema", "openAPIV3Schema"))
+	}
+	paths := embedded[kind]
+	for _, v := range versions {
+		schema, _ := lookup(v, "schema", "openAPIV3Schema").(map[string]any)
+		for p, doc := range paths {
+			prop := schema
+			for _, name := range strings.Split(p, ".") {
+				prop, _ = lookup(prop, "properties", name).(map[string]any)
+			}
+			if prop == nil {
+				return fmt.Errorf("kind %s has no property %s", kind, p)
+			}
+			dropDescriptions(prop)
+			prop["description"] = doc
+		}
+	}
+	out, err := yaml.Marshal(crd)
+	if err != nil {
+		return fmt.Errorf("encoding: %w", err)
+	}
+	return os.WriteFile(path, append([]byte("---\n"), out...), 0o644)
+}
+
+// lookup walks nested maps by key and returns nil when any step is missing.
+func lookup(v any, keys ...string) any {
+	for _, k := range keys {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
+}
+
+// maxQuantityLength bounds a quantity's string form ("1500m", "64Gi", "1e3").
+const maxQuantityLength = 64
+
+// boundQuantities sets maxLength on every int-or-string schema that carries
+// the Quantity pattern.
+func boundQuantities(v any) {
+	switch t := v.(type) {
+	case map[string]any:
+		if t["x-kubernetes-int-or-string"] == true {
+			if p, _ := t["pattern"].(string); strings.Contains(p, "[KMGTPE]i") {
+				t["maxLength"] = maxQuantityLength
+			}
+		}
+		for _, child := range t {
+			boundQuantities(child)
+		}
+	case []any:
+		for _, child := range t {
+			boundQuantities(child)
+		}
+	}
+}
+
+// dropDescriptions removes every "description" key below v (a JSON schema),
+// but not a property that happens to be named "description".
+func dropDescriptions(v any) {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, child := range t {
+			if k == "description" {
+				if _, isSchema := child.(string); isSchema {
+					delete(t, k)
+					continue
+				}
+			}
+			dropDescriptions(child)
+		}
+	case []any:
+		for _, child := range t {
+			dropDescriptions(child)
+		}
+	}
+}
