@@ -1,0 +1,186 @@
+package allocator
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/kubeoffer/kubeoffer/pkg/resources"
+)
+
+// Rescind reasons: the Event reason and metric label of each rescind.
+const (
+	RescindExpired            = "OfferExpired"
+	RescindAgentGone          = "AgentRemoved"
+	RescindAgentUnreachable   = "AgentUnreachable"
+	RescindAgentMaintenance   = "AgentMaintenance"
+	RescindFrameworkGone      = "FrameworkTornDown"
+	RescindConstraintsChanged = "ConstraintsChanged"
+	RescindCapacityChanged    = "AgentCapacityChanged"
+	RescindQuotaExceeded      = "QuotaExceeded"
+	// RescindUsedUp is not a rescind in Mesos's sense: the offer's
+	// remainder is too small to use, so it is retired without a filter.
+	RescindUsedUp = "OfferUsedUp"
+)
+
+// AgentState says why an agent might not be offerable, for rescind reasons.
+type AgentState int
+
+const (
+	// AgentOK is an offerable agent.
+	AgentOK AgentState = iota
+	// AgentUnreachable has a stale heartbeat.
+	AgentUnreachable
+	// AgentInMaintenance is draining or down.
+	AgentInMaintenance
+)
+
+// RescindInput adds to a Snapshot what only rescinding needs.
+type RescindInput struct {
+	// AgentStates says why non-offerable agents are not; agents missing
+	// from the snapshot are gone.
+	AgentStates map[string]AgentState
+	// Frameworks that still exist and are not torn down, by key, including
+	// suppressed ones (suppressing does not rescind, as in Mesos).
+	Frameworks map[string]*Framework
+}
+
+// Rescind is an outstanding offer to withdraw, and why.
+type Rescind struct {
+	Offer   *Offer
+	Reason  string
+	Message string
+}
+
+// Rescinds decides which outstanding offers in s to withdraw.
+func Rescinds(s *Snapshot, in RescindInput) []Rescind {
+	agents := make(map[string]*Agent, len(s.Agents))
+	for _, a := range s.Agents {
+		agents[a.Name] = a
+	}
+	var out []Rescind
+	rescinded := map[*Offer]bool{}
+	add := func(o *Offer, reason, msg string) {
+		if !rescinded[o] {
+			rescinded[o] = true
+			out = append(out, Rescind{Offer: o, Reason: reason, Message: msg})
+		}
+	}
+	for _, o := range s.Offers {
+		a, ok := agents[o.Agent]
+		f := in.Frameworks[o.Framework]
+		switch {
+		case !o.Expires.IsZero() && !s.Now.Before(o.Expires):
+			add(o, RescindExpired, fmt.Sprintf("offer expired at %s", o.Expires.UTC().Format("15:04:05")))
+		case !ok:
+			add(o, RescindAgentGone, fmt.Sprintf("agent %s no longer exists", o.Agent))
+		case f == nil:
+			add(o, RescindFrameworkGone, fmt.Sprintf("framework %s was torn down", o.Framework))
+		case !a.Offerable && in.AgentStates[o.Agent] == AgentUnreachable:
+			add(o, RescindAgentUnreachable, fmt.Sprintf("agent %s missed its heartbeat", o.Agent))
+		case !a.Offerable:
+			add(o, RescindAgentMaintenance, fmt.Sprintf("agent %s is in maintenance or not ready", o.Agent))
+		case f.Selector != nil && !f.Selector.Matches(a.Attributes):
+			add(o, RescindConstraintsChanged, fmt.Sprintf("agent %s no longer matches the framework's attribute selector", o.Agent))
+		case !meetsMinimum(o.Resources, s.MinAllocatable):
+			add(o, RescindUsedUp, "what is left of the offer is below the minimum allocatable resources")
+		}
+	}
+	// An agent whose allocatable shrank below what it has given out gets its
+	// offers back, largest first, until it is whole.
+	byAgent := map[string][]*Offer{}
+	for _, o := range s.Offers {
+		if !rescinded[o] {
+			byAgent[o.Agent] = append(byAgent[o.Agent], o)
+		}
+	}
+	n := s.Dims.Len()
+	for _, a := range s.Agents {
+		over := a.Allocated.Clone(n)
+		over.Add(a.Offered)
+		over.Sub(a.Allocatable.Clone(n))
+		offers := byAgent[a.Name]
+		sortLargestFirst(offers, s)
+		for _, o := range offers {
+			if !positive(over) {
+				break
+			}
+			add(o, RescindCapacityChanged, fmt.Sprintf("agent %s has less allocatable than it had offered", a.Name))
+			over.Sub(o.Resources)
+		}
+	}
+	out = append(out, quotaRescinds(s, in, rescinded)...)
+	return out
+}
+
+// quotaRescinds withdraws offers of roles whose consumption exceeds their
+// quota limit (after a limit was lowered), largest offers first.
+func quotaRescinds(s *Snapshot, in RescindInput, done map[*Offer]bool) []Rescind {
+	n := s.Dims.Len()
+	var fws []*Framework
+	for _, f := range in.Frameworks {
+		fws = append(fws, f)
+	}
+	sort.Slice(fws, func(i, j int) bool { return fws[i].Key < fws[j].Key })
+	states := make([]*fwState, len(fws))
+	for i, f := range fws {
+		states[i] = &fwState{fw: f, alloc: f.Allocated.Clone(n)}
+	}
+	t := buildTree(s, make(resources.Vec, n), states)
+	var out []Rescind
+	leafOf := map[string]*node{}
+	for _, st := range states {
+		leafOf[st.fw.Key] = st.leaf
+	}
+	offers := append([]*Offer(nil), s.Offers...)
+	sortLargestFirst(offers, s)
+	for _, o := range offers {
+		if done[o] {
+			continue
+		}
+		for nd := leafOf[o.Framework]; nd != nil && nd != t.root; nd = nd.parent {
+			if !overLimit(nd) {
+				continue
+			}
+			done[o] = true
+			out = append(out, Rescind{Offer: o, Reason: RescindQuotaExceeded,
+				Message: fmt.Sprintf("role %s is over its quota limit", nd.name)})
+			for up := leafOf[o.Framework]; up != nil; up = up.parent {
+				up.consumed.Sub(o.Resources)
+			}
+			break
+		}
+	}
+	return out
+}
+
+func overLimit(nd *node) bool {
+	for i, l := range nd.limit {
+		if l >= 0 && nd.consumed.Get(i) > l {
+			return true
+		}
+	}
+	return false
+}
+
+func positive(v resources.Vec) bool {
+	for _, x := range v {
+		if x > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func sortLargestFirst(offers []*Offer, s *Snapshot) {
+	total := make(resources.Vec, s.Dims.Len())
+	for _, a := range s.Agents {
+		total.Add(a.Allocatable)
+	}
+	sort.SliceStable(offers, func(i, j int) bool {
+		si, sj := offers[i].Resources.DominantShare(total), offers[j].Resources.DominantShare(total)
+		if si != sj {
+			return si > sj
+		}
+		return offers[i].Name < offers[j].Name
+	})
+}

@@ -1,0 +1,103 @@
+package allocator
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/kubeoffer/kubeoffer/pkg/resources"
+)
+
+func TestRescinds(t *testing.T) {
+	offer := func(name, fw, agent string, r resources.Vec) *Offer {
+		return &Offer{Namespace: "ns", Name: name, Framework: fw, Agent: agent, Resources: r, Expires: t0.Add(time.Minute)}
+	}
+	fw := &Framework{Key: "fw", Role: "default", Allocated: vec(0, 0)}
+	cases := map[string]struct {
+		snap   *snap
+		offers []*Offer
+		states map[string]AgentState
+		fws    map[string]*Framework
+		want   map[string]string // offer → reason
+	}{
+		"healthy offer stays": {
+			snap:   newSnap().agent("a1", vec(4000, 4), func(a *Agent) { a.Offered = vec(4000, 4) }),
+			offers: []*Offer{offer("o1", "fw", "a1", vec(4000, 4))},
+			want:   map[string]string{},
+		},
+		"expired": {
+			snap:   newSnap().agent("a1", vec(4000, 4)),
+			offers: []*Offer{{Name: "o1", Framework: "fw", Agent: "a1", Resources: vec(1000, 1), Expires: t0}},
+			want:   map[string]string{"o1": RescindExpired},
+		},
+		"agent gone": {
+			snap:   newSnap(),
+			offers: []*Offer{offer("o1", "fw", "a1", vec(1000, 1))},
+			want:   map[string]string{"o1": RescindAgentGone},
+		},
+		"agent unreachable": {
+			snap:   newSnap().agent("a1", vec(4000, 4), func(a *Agent) { a.Offerable = false }),
+			offers: []*Offer{offer("o1", "fw", "a1", vec(1000, 1))},
+			states: map[string]AgentState{"a1": AgentUnreachable},
+			want:   map[string]string{"o1": RescindAgentUnreachable},
+		},
+		"agent draining": {
+			snap:   newSnap().agent("a1", vec(4000, 4), func(a *Agent) { a.Offerable = false }),
+			offers: []*Offer{offer("o1", "fw", "a1", vec(1000, 1))},
+			states: map[string]AgentState{"a1": AgentInMaintenance},
+			want:   map[string]string{"o1": RescindAgentMaintenance},
+		},
+		"framework torn down": {
+			snap:   newSnap().agent("a1", vec(4000, 4)),
+			offers: []*Offer{offer("o1", "gone", "a1", vec(1000, 1))},
+			want:   map[string]string{"o1": RescindFrameworkGone},
+		},
+		"constraints changed": {
+			snap:   newSnap().agent("a1", vec(4000, 4)),
+			offers: []*Offer{offer("o1", "picky", "a1", vec(1000, 1))},
+			fws: map[string]*Framework{"picky": {Key: "picky", Role: "default", Allocated: vec(1000, 1),
+				Selector: labels.SelectorFromSet(labels.Set{"zone": "eu"})}},
+			want: map[string]string{"o1": RescindConstraintsChanged},
+		},
+		"used up": {
+			snap:   newSnap().agent("a1", vec(4000, 4)),
+			offers: []*Offer{offer("o1", "fw", "a1", vec(5, 0.01))},
+			want:   map[string]string{"o1": RescindUsedUp},
+		},
+		"agent shrank: largest offer goes first": {
+			snap:   newSnap().agent("a1", vec(2000, 2), func(a *Agent) { a.Offered = vec(3000, 3) }),
+			offers: []*Offer{offer("small", "fw", "a1", vec(1000, 1)), offer("large", "fw2", "a1", vec(2000, 2))},
+			fws:    map[string]*Framework{"fw": fw, "fw2": {Key: "fw2", Role: "default", Allocated: vec(2000, 2)}},
+			want:   map[string]string{"large": RescindCapacityChanged},
+		},
+		"quota lowered below what is offered": {
+			snap: newSnap().agent("a1", vec(4000, 4), func(a *Agent) { a.Offered = vec(4000, 4) }).
+				role("capped", "", 1, nil, resources.Vec{1000, -1, -1}),
+			offers: []*Offer{offer("o1", "capped-fw", "a1", vec(4000, 4))},
+			fws:    map[string]*Framework{"capped-fw": {Key: "capped-fw", Role: "capped", Allocated: vec(4000, 4)}},
+			want:   map[string]string{"o1": RescindQuotaExceeded},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			tc.snap.Offers = tc.offers
+			fws := tc.fws
+			if fws == nil {
+				fws = map[string]*Framework{"fw": fw}
+			}
+			got := map[string]string{}
+			for _, r := range Rescinds(tc.snap.Snapshot, RescindInput{AgentStates: tc.states, Frameworks: fws}) {
+				got[r.Offer.Name] = r.Reason
+				if r.Message == "" {
+					t.Errorf("rescind of %s has no message", r.Offer.Name)
+				}
+			}
+			if diff := cmp.Diff(tc.want, got, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("rescinds (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
