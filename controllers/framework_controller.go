@@ -1,0 +1,222 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
+)
+
+// FrameworkFinalizer holds a deleted Framework until its tasks are killed.
+const FrameworkFinalizer = "kubeoffer.io/teardown"
+
+// IndexTaskFramework indexes Tasks by spec.frameworkName.
+const IndexTaskFramework = "spec.frameworkName"
+
+// IndexTaskAgent indexes Tasks by status.agentName.
+const IndexTaskAgent = "status.agentName"
+
+// FrameworkReconciler registers frameworks, tracks whether their scheduler
+// is connected (heartbeat Lease), and tears them down when it stays away
+// past the failover timeout or the Framework is deleted.
+type FrameworkReconciler struct {
+	Client   client.Client
+	Recorder events.EventRecorder
+	Clock    clock.PassiveClock
+}
+
+// +kubebuilder:rbac:groups=kubeoffer.io,resources=frameworks,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=kubeoffer.io,resources=frameworks/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=kubeoffer.io,resources=frameworks/finalizers,verbs=update
+// +kubebuilder:rbac:groups=kubeoffer.io,resources=tasks,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=kubeoffer.io,resources=tasks/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile converges one Framework.
+func (r *FrameworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	f := &kov1.Framework{}
+	if err := r.Client.Get(ctx, req.NamespacedName, f); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if f.DeletionTimestamp != nil {
+		return ctrl.Result{}, r.finalize(ctx, f)
+	}
+	if controllerutil.AddFinalizer(f, FrameworkFinalizer) {
+		if err := r.Client.Update(ctx, f); err != nil {
+			return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
+		}
+	}
+	lease := &coordinationv1.Lease{}
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: f.Namespace, Name: kov1.HeartbeatLeaseName(f.Name)}, lease); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return ctrl.Result{}, fmt.Errorf("reading heartbeat lease: %w", err)
+		}
+		lease = nil
+	}
+	alreadyDown := meta.IsStatusConditionTrue(f.Status.Conditions, kov1.FrameworkTornDownCondition)
+	link := judgeFramework(f, lease, r.Clock.Now())
+	next := f.DeepCopy()
+	r.setConditions(next, link, alreadyDown)
+	if link.TornDown || alreadyDown {
+		if err := r.killTasks(ctx, f, kov1.TaskReasonFrameworkTornDown, "framework torn down: "+link.Message); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if !equality.Semantic.DeepEqual(f.Status, next.Status) {
+		if err := r.Client.Status().Patch(ctx, next, client.MergeFrom(f)); err != nil {
+			return ctrl.Result{}, fmt.Errorf("writing status: %w", err)
+		}
+		r.recordTransitions(f, next)
+	}
+	if link.TornDown || alreadyDown || link.RecheckAfter == 0 {
+		return ctrl.Result{}, nil
+	}
+	return ctrl.Result{RequeueAfter: link.RecheckAfter}, nil
+}
+
+// setConditions computes every condition from what the pass learned.
+func (r *FrameworkReconciler) setConditions(f *kov1.Framework, link frameworkLink, alreadyDown bool) {
+	g := f.Generation
+	f.Status.FrameworkID = string(f.UID)
+	f.Status.ObservedGeneration = g
+	meta.SetStatusCondition(&f.Status.Conditions, metav1.Condition{Type: kov1.FrameworkRegisteredCondition, Status: metav1.ConditionTrue,
+		Reason: kov1.FrameworkRegisteredReason, Message: "Framework ID " + string(f.UID), ObservedGeneration: g})
+	connected := metav1.ConditionFalse
+	if link.Connected && !alreadyDown {
+		connected = metav1.ConditionTrue
+	}
+	meta.SetStatusCondition(&f.Status.Conditions, metav1.Condition{Type: kov1.FrameworkConnectedCondition, Status: connected,
+		Reason: link.Reason, Message: link.Message, ObservedGeneration: g})
+	suppressed, reason, msg := metav1.ConditionFalse, kov1.FrameworkOffersActiveReason, "The framework is offered resources"
+	if f.Spec.Offers == kov1.OfferModeSuppressed {
+		suppressed, reason, msg = metav1.ConditionTrue, kov1.FrameworkOffersSuppressedReason, "spec.offers is Suppressed: no offers until it is Active"
+	}
+	meta.SetStatusCondition(&f.Status.Conditions, metav1.Condition{Type: kov1.FrameworkSuppressedCondition, Status: suppressed,
+		Reason: reason, Message: msg, ObservedGeneration: g})
+	if link.TornDown && !alreadyDown {
+		meta.SetStatusCondition(&f.Status.Conditions, metav1.Condition{Type: kov1.FrameworkTornDownCondition, Status: metav1.ConditionTrue,
+			Reason: kov1.FrameworkFailoverTimeoutReason, Message: link.Message + "; tasks killed, offers rescinded", ObservedGeneration: g})
+	} else if !alreadyDown {
+		meta.SetStatusCondition(&f.Status.Conditions, metav1.Condition{Type: kov1.FrameworkTornDownCondition, Status: metav1.ConditionFalse,
+			Reason: "Active", Message: "The framework is registered", ObservedGeneration: g})
+	}
+}
+
+func (r *FrameworkReconciler) recordTransitions(old, cur *kov1.Framework) {
+	for _, c := range cur.Status.Conditions {
+		prev := meta.FindStatusCondition(old.Status.Conditions, c.Type)
+		if prev != nil && prev.Status == c.Status {
+			continue
+		}
+		if prev == nil && c.Status == metav1.ConditionFalse {
+			continue
+		}
+		eventType := corev1.EventTypeNormal
+		if (c.Type == kov1.FrameworkTornDownCondition && c.Status == metav1.ConditionTrue) ||
+			(c.Type == kov1.FrameworkConnectedCondition && c.Status == metav1.ConditionFalse) {
+			eventType = corev1.EventTypeWarning
+		}
+		r.Recorder.Eventf(cur, nil, eventType, c.Reason, c.Type, "%s=%s: %s", c.Type, c.Status, c.Message)
+	}
+}
+
+// finalize tears a deleted framework down: its tasks are killed (the
+// master's scheduler rescinds its offers, which the garbage collector also
+// removes), then the finalizer goes. It does not wait for agents to stop
+// the containers: a Killing task is killed by its agent on its own.
+func (r *FrameworkReconciler) finalize(ctx context.Context, f *kov1.Framework) error {
+	if !controllerutil.ContainsFinalizer(f, FrameworkFinalizer) {
+		return nil
+	}
+	if err := r.killTasks(ctx, f, kov1.TaskReasonFrameworkTornDown, "framework deleted"); err != nil {
+		return err
+	}
+	r.Recorder.Eventf(f, nil, corev1.EventTypeNormal, kov1.FrameworkDeletedReason, "TearDown", "Framework deleted: tasks killed, offers rescinded")
+	controllerutil.RemoveFinalizer(f, FrameworkFinalizer)
+	return client.IgnoreNotFound(r.Client.Update(ctx, f))
+}
+
+// killTasks asks for every live task of f to be killed: bound tasks go
+// Killing (their agent stops the Pod and reports Killed); unbound ones are
+// Killed at once.
+func (r *FrameworkReconciler) killTasks(ctx context.Context, f *kov1.Framework, reason, msg string) error {
+	var tasks kov1.TaskList
+	if err := r.Client.List(ctx, &tasks, client.InNamespace(f.Namespace), client.MatchingFields{IndexTaskFramework: f.Name}); err != nil {
+		return fmt.Errorf("listing tasks: %w", err)
+	}
+	now := r.Clock.Now()
+	for i := range tasks.Items {
+		t := &tasks.Items[i]
+		if t.Status.State.IsTerminal() || t.Status.State == kov1.TaskKilling {
+			continue
+		}
+		next := t.DeepCopy()
+		state := kov1.TaskKilled
+		if t.Status.AgentName != "" {
+			state = kov1.TaskKilling
+		}
+		setTerminal(&next.Status, state, reason, msg, now)
+		if err := r.Client.Status().Update(ctx, next); err != nil {
+			return fmt.Errorf("killing task %s: %w", t.Name, err)
+		}
+		r.Recorder.Eventf(next, f, corev1.EventTypeNormal, reason, "Kill", "Task %s: %s", state, msg)
+	}
+	return nil
+}
+
+// SetupWithManager registers the controller, waking a framework when its
+// heartbeat Lease or its tasks change.
+func (r *FrameworkReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	leaseToFramework := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+		name, ok := strings.CutPrefix(o.GetName(), kov1.HeartbeatLeaseName(""))
+		if !ok {
+			return nil
+		}
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
+	})
+	taskToFramework := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+		t := o.(*kov1.Task)
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.FrameworkName}}}
+	})
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&kov1.Framework{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, deletionPredicate()))).
+		Watches(&coordinationv1.Lease{}, leaseToFramework).
+		Watches(&kov1.Task{}, taskToFramework, builder.WithPredicates(taskCreatedPredicate())).
+		Named("framework").
+		Complete(r)
+}
+
+// deletionPredicate passes updates that start a deletion.
+func deletionPredicate() predicate.Funcs {
+	return predicate.Funcs{UpdateFunc: func(e eventUpdate) bool { return e.ObjectNew.GetDeletionTimestamp() != nil }}
+}
+
+// taskCreatedPredicate passes task creations, so a task created for a torn
+// down framework is killed.
+func taskCreatedPredicate() predicate.Funcs {
+	return predicate.Funcs{
+		CreateFunc:  func(eventCreate) bool { return true },
+		UpdateFunc:  func(eventUpdate) bool { return false },
+		DeleteFunc:  func(eventDelete) bool { return false },
+		GenericFunc: func(eventGeneric) bool { return false },
+	}
+}

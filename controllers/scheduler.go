@@ -1,0 +1,596 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
+	"github.com/kubeoffer/kubeoffer/pkg/allocator"
+	"github.com/kubeoffer/kubeoffer/pkg/resources"
+)
+
+// Labels the master puts on the offers it makes.
+const (
+	LabelFramework = "kubeoffer.io/framework"
+	LabelAgent     = "kubeoffer.io/agent"
+)
+
+// DefaultRefuseDuration is Mesos's default refuse time for a decline.
+const DefaultRefuseDuration = 5 * time.Second
+
+// SchedulerOptions are the master's allocation settings.
+type SchedulerOptions struct {
+	// AllocationInterval is how often a pass runs without any event (Mesos's
+	// --allocation_interval, 1s).
+	AllocationInterval time.Duration
+	// OfferTimeout is how long an offer lives before it is rescinded; 0
+	// for never.
+	OfferTimeout time.Duration
+	// MinAllocatable are Mesos's --min_allocatable_resources: an offer must
+	// hold at least one of these in full.
+	MinAllocatable []corev1.ResourceList
+}
+
+// Scheduler is the master's allocation loop, a leader-only Runnable. Each
+// pass reads the informer cache (plus its own not-yet-seen writes), then:
+// retires declined offers and installs refuse filters; places the tasks of
+// frameworks with a built-in policy; admits tasks that accepted offers;
+// rescinds offers that must go; makes new offers by weighted DRF; and
+// writes the status that changed. Passes run every AllocationInterval and
+// as soon as a watched object changes, bursts batched into one pass.
+type Scheduler struct {
+	Client    client.Client
+	APIReader client.Reader
+	Recorder  events.EventRecorder
+	Clock     clock.WithTicker
+	Options   SchedulerOptions
+	Metrics   *Metrics
+
+	trigger  chan struct{}
+	assumed  *assumptions
+	filters  *filterSet
+	declines declineQueue
+}
+
+// NewScheduler returns a Scheduler ready to be added to a manager.
+func NewScheduler(c client.Client, r client.Reader, rec events.EventRecorder, clk clock.WithTicker, opts SchedulerOptions, m *Metrics) *Scheduler {
+	return &Scheduler{Client: c, APIReader: r, Recorder: rec, Clock: clk, Options: opts, Metrics: m,
+		trigger: make(chan struct{}, 1), assumed: newAssumptions(), filters: newFilterSet()}
+}
+
+// NeedLeaderElection makes the scheduler run on the leader only.
+func (s *Scheduler) NeedLeaderElection() bool { return true }
+
+// SetupWithManager adds the scheduler to mgr and wakes it on every change
+// to a kubeoffer object.
+func (s *Scheduler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	for _, obj := range []client.Object{&kov1.Agent{}, &kov1.Role{}, &kov1.Framework{}, &kov1.ResourceOffer{}, &kov1.Task{}} {
+		inf, err := mgr.GetCache().GetInformer(ctx, obj)
+		if err != nil {
+			return fmt.Errorf("getting informer for %T: %w", obj, err)
+		}
+		handler := toolscache.ResourceEventHandlerFuncs{
+			AddFunc:    func(any) { s.Trigger() },
+			UpdateFunc: func(any, any) { s.Trigger() },
+			DeleteFunc: func(any) { s.Trigger() },
+		}
+		if _, isOffer := obj.(*kov1.ResourceOffer); isOffer {
+			handler.DeleteFunc = s.offerDeleted
+		}
+		if _, err := inf.AddEventHandler(handler); err != nil {
+			return fmt.Errorf("watching %T: %w", obj, err)
+		}
+	}
+	return mgr.Add(s)
+}
+
+// Trigger asks for a pass soon; calls during a pass fold into one more.
+func (s *Scheduler) Trigger() {
+	select {
+	case s.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// offerDeleted takes an offer deletion the master did not make as the
+// framework's decline (Mesos: deleting = declining with the default
+// refuse time).
+func (s *Scheduler) offerDeleted(obj any) {
+	if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	o, ok := obj.(*kov1.ResourceOffer)
+	if ok && !s.assumed.deletedByUs(key(o)) && o.Spec.Decline == nil {
+		s.declines.push(decline{framework: types.NamespacedName{Namespace: o.Namespace, Name: o.Spec.FrameworkName}, agent: o.Spec.AgentName, offer: o.Name})
+	}
+	s.Trigger()
+}
+
+// Start runs passes until ctx ends.
+func (s *Scheduler) Start(ctx context.Context) error {
+	log := ctrl.LoggerFrom(ctx).WithName("scheduler")
+	ctx = ctrl.LoggerInto(ctx, log)
+	log.Info("Started allocation loop", "interval", s.Options.AllocationInterval, "offerTimeout", s.Options.OfferTimeout)
+	ticker := s.Clock.NewTicker(s.Options.AllocationInterval)
+	defer ticker.Stop()
+	for {
+		start := s.Clock.Now()
+		if err := s.RunOnce(ctx); err != nil && ctx.Err() == nil {
+			log.Error(err, "Allocation pass failed")
+		}
+		s.Metrics.AllocationRun.Observe(s.Clock.Since(start).Seconds())
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.trigger:
+		case <-ticker.C():
+		}
+	}
+}
+
+// RunOnce runs one pass.
+func (s *Scheduler) RunOnce(ctx context.Context) error {
+	w, err := s.readWorld(ctx)
+	if err != nil {
+		return err
+	}
+	s.assumed.overlay(w)
+	s.retireDeclined(ctx, w)
+	s.placeBuiltin(ctx, w)
+	s.admitTasks(ctx, w)
+	idle := s.idleBuiltins(w)
+	l := s.ledger(w, idle)
+	s.rescind(ctx, w, l, idle)
+	l = s.ledger(w, idle)
+	s.makeOffers(ctx, w, l)
+	s.syncStatus(ctx, w, s.ledger(w, idle))
+	return nil
+}
+
+func (s *Scheduler) ledger(w *world, idle map[string]bool) *ledger {
+	return buildLedger(w, options{MinAllocatable: s.Options.MinAllocatable}, func(fw string) map[string]time.Time {
+		ns, name, _ := strings.Cut(fw, "/")
+		var revived *metav1.Time
+		if f := w.frameworks[types.NamespacedName{Namespace: ns, Name: name}]; f != nil {
+			revived = f.Spec.RevivedAt
+		}
+		return s.filters.active(fw, revived, w.now)
+	}, idle)
+}
+
+// readWorld lists every kubeoffer object from the informer cache, without
+// copying: the world never mutates them.
+func (s *Scheduler) readWorld(ctx context.Context) (*world, error) {
+	noCopy := client.UnsafeDisableDeepCopy
+	w := &world{now: s.Clock.Now(), agents: map[string]*kov1.Agent{}, roles: map[string]*kov1.Role{},
+		frameworks: map[types.NamespacedName]*kov1.Framework{}, offers: map[types.NamespacedName]*kov1.ResourceOffer{},
+		tasks: map[types.NamespacedName]*kov1.Task{}}
+	var agents kov1.AgentList
+	var roles kov1.RoleList
+	var fws kov1.FrameworkList
+	var offers kov1.ResourceOfferList
+	var tasks kov1.TaskList
+	for _, l := range []client.ObjectList{&agents, &roles, &fws, &offers, &tasks} {
+		if err := s.Client.List(ctx, l, noCopy); err != nil {
+			return nil, fmt.Errorf("listing %T from the cache: %w", l, err)
+		}
+	}
+	for i := range agents.Items {
+		w.agents[agents.Items[i].Name] = &agents.Items[i]
+	}
+	for i := range roles.Items {
+		w.roles[roles.Items[i].Name] = &roles.Items[i]
+	}
+	for i := range fws.Items {
+		w.frameworks[key(&fws.Items[i])] = &fws.Items[i]
+	}
+	for i := range offers.Items {
+		w.offers[key(&offers.Items[i])] = &offers.Items[i]
+	}
+	for i := range tasks.Items {
+		w.tasks[key(&tasks.Items[i])] = &tasks.Items[i]
+	}
+	return w, nil
+}
+
+// retireDeclined deletes declined offers and installs their refuse filters,
+// and installs filters for offers frameworks deleted themselves.
+func (s *Scheduler) retireDeclined(ctx context.Context, w *world) {
+	for _, k := range sortedNNKeys(w.offers) {
+		o := w.offers[k]
+		if o.Spec.Decline == nil || o.DeletionTimestamp != nil {
+			continue
+		}
+		fk := types.NamespacedName{Namespace: o.Namespace, Name: o.Spec.FrameworkName}
+		refuse := refuseDuration(w.frameworks[fk], o.Spec.Decline.RefuseDuration)
+		s.filters.add(frameworkKey(fk.Namespace, fk.Name), o.Spec.AgentName, w.now.Add(refuse), w.now)
+		if s.deleteOffer(ctx, w, o, corev1.EventTypeNormal, "Declined", fmt.Sprintf("Declined by framework %s; agent %s refused for %s", o.Spec.FrameworkName, o.Spec.AgentName, refuse)) {
+			s.Metrics.OffersDeclined.WithLabelValues(frameworkKey(fk.Namespace, fk.Name)).Inc()
+		}
+	}
+	for _, d := range s.declines.drain() {
+		refuse := refuseDuration(w.frameworks[d.framework], nil)
+		s.filters.add(frameworkKey(d.framework.Namespace, d.framework.Name), d.agent, w.now.Add(refuse), w.now)
+		s.Metrics.OffersDeclined.WithLabelValues(frameworkKey(d.framework.Namespace, d.framework.Name)).Inc()
+		ctrl.LoggerFrom(ctx).V(2).Info("Took offer deletion as decline", "ResourceOffer", klog.KRef(d.framework.Namespace, d.offer), "refuse", refuse)
+	}
+}
+
+func refuseDuration(f *kov1.Framework, explicit *metav1.Duration) time.Duration {
+	switch {
+	case explicit != nil:
+		return explicit.Duration
+	case f != nil && f.Spec.RefuseDuration != nil:
+		return f.Spec.RefuseDuration.Duration
+	}
+	return DefaultRefuseDuration
+}
+
+// pendingTasks returns pending tasks matching keep, oldest first.
+func pendingTasks(w *world, keep func(*kov1.Task) bool) []*kov1.Task {
+	var out []*kov1.Task
+	for _, t := range w.tasks {
+		if isPending(t) && keep(t) {
+			out = append(out, t)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		ti, tj := out[i].CreationTimestamp, out[j].CreationTimestamp
+		if !ti.Equal(&tj) {
+			return ti.Before(&tj)
+		}
+		return key(out[i]).String() < key(out[j]).String()
+	})
+	return out
+}
+
+// placeBuiltin is the built-in schedulers: each pending task of a framework
+// with spec.scheduler that names no offer is put on one of the framework's
+// offers by its policy, in creation order, or marked as waiting.
+func (s *Scheduler) placeBuiltin(ctx context.Context, w *world) {
+	tasks := pendingTasks(w, func(t *kov1.Task) bool {
+		f := w.frameworks[types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.FrameworkName}]
+		return t.Spec.OfferName == "" && frameworkLive(f) && f.Spec.Scheduler != nil
+	})
+	if len(tasks) == 0 {
+		return
+	}
+	l := s.ledger(w, nil)
+	total := make(resources.Vec, l.dims.Len())
+	for _, a := range l.snapshot.Agents {
+		total.Add(a.Allocatable)
+	}
+	spread := map[string]map[string]int{}
+	for _, t := range tasks {
+		f := w.frameworks[types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.FrameworkName}]
+		fk := frameworkKey(f.Namespace, f.Name)
+		attr := f.Spec.Scheduler.SpreadAttribute
+		if attr == "" {
+			attr = corev1.LabelHostname
+		}
+		if spread[fk] == nil {
+			spread[fk] = spreadCounts(w, f, attr)
+		}
+		var cands []allocator.Candidate
+		var keys []types.NamespacedName
+		for _, ok := range sortedNNKeys(l.offers) {
+			ov := l.offers[ok]
+			if ov.Framework != fk || (!ov.Expires.IsZero() && !w.now.Before(ov.Expires)) {
+				continue
+			}
+			cands = append(cands, allocator.Candidate{Offer: ov.Name, Remaining: ov.Resources, Ports: ov.Ports, SpreadValue: ov.Attributes[attr]})
+			keys = append(keys, ok)
+		}
+		need := l.dims.FromList(t.Spec.Resources)
+		ports := resources.NewPortSet(t.Spec.Ports...)
+		i := allocator.Place(f.Spec.Scheduler.Policy, need, ports, cands, spread[fk], total)
+		if i < 0 {
+			s.markWaiting(ctx, w, t)
+			continue
+		}
+		placed := t.DeepCopy()
+		placed.Spec.OfferName = cands[i].Offer
+		if err := s.Client.Update(ctx, placed); err != nil {
+			ctrl.LoggerFrom(ctx).V(1).Info("Could not place task; will retry", "Task", klog.KObj(t), "err", err.Error())
+			continue
+		}
+		w.tasks[key(placed)] = placed
+		l.consume(keys[i], need, ports)
+		spread[fk][cands[i].SpreadValue]++
+	}
+}
+
+func spreadCounts(w *world, f *kov1.Framework, attr string) map[string]int {
+	counts := map[string]int{}
+	for _, t := range w.tasks {
+		if t.Namespace != f.Namespace || t.Spec.FrameworkName != f.Name || !isBound(t) {
+			continue
+		}
+		if a := w.agents[t.Status.AgentName]; a != nil {
+			counts[a.Status.Attributes[attr]]++
+		}
+	}
+	return counts
+}
+
+// markWaiting records on a task that no offer fits it yet.
+func (s *Scheduler) markWaiting(ctx context.Context, w *world, t *kov1.Task) {
+	next := t.DeepCopy()
+	next.Status.State = kov1.TaskPending
+	next.Status.ObservedGeneration = t.Generation
+	meta.SetStatusCondition(&next.Status.Conditions, metav1.Condition{Type: kov1.TaskBoundCondition, Status: metav1.ConditionFalse,
+		Reason: kov1.TaskReasonWaitingForOffer, Message: "No offer of the framework fits the task yet; it waits for resources to free up", ObservedGeneration: t.Generation})
+	if t.Status.State == "" {
+		appendHistory(&next.Status, kov1.TaskPending, kov1.TaskReasonWaitingForOffer, "", w.now)
+	}
+	s.writeTaskStatus(ctx, w, t, next)
+}
+
+// admitTasks binds tasks that name an offer, or ends them with a reason.
+func (s *Scheduler) admitTasks(ctx context.Context, w *world) {
+	tasks := pendingTasks(w, func(t *kov1.Task) bool { return t.Spec.OfferName != "" })
+	if len(tasks) == 0 {
+		return
+	}
+	l := s.ledger(w, nil)
+	for _, t := range tasks {
+		ok := types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.OfferName}
+		view := l.offerView(ok)
+		if view == nil && s.offerExistsInAPI(ctx, ok) {
+			continue // the cache lags behind the framework's view; next pass
+		}
+		f := w.frameworks[types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.FrameworkName}]
+		need := l.dims.FromList(t.Spec.Resources)
+		ports := resources.NewPortSet(t.Spec.Ports...)
+		verdict := allocator.Admit(l.dims, allocator.TaskRequest{Framework: t.Spec.FrameworkName, Offer: t.Spec.OfferName,
+			Needs: need, Ports: ports, TemplateNodeName: t.Spec.Template.Spec.NodeName}, view, frameworkLive(f), w.now)
+		next := t.DeepCopy()
+		next.Status.ObservedGeneration = t.Generation
+		if !verdict.Bind {
+			setTerminal(&next.Status, verdict.State, verdict.Reason, verdict.Message, w.now)
+			meta.SetStatusCondition(&next.Status.Conditions, metav1.Condition{Type: kov1.TaskBoundCondition, Status: metav1.ConditionFalse,
+				Reason: verdict.Reason, Message: verdict.Message, ObservedGeneration: t.Generation})
+			if s.writeTaskStatus(ctx, w, t, next) {
+				s.Recorder.Eventf(next, nil, corev1.EventTypeWarning, verdict.Reason, "Admit", "Task %s: %s", verdict.State, verdict.Message)
+			}
+			continue
+		}
+		o := w.offers[ok]
+		msg := fmt.Sprintf("Bound to agent %s from offer %s", o.Spec.AgentName, o.Name)
+		next.Status.State = kov1.TaskStaging
+		next.Status.Reason, next.Status.Message = "", msg
+		next.Status.AgentName, next.Status.NodeName = o.Spec.AgentName, o.Spec.NodeName
+		appendHistory(&next.Status, kov1.TaskStaging, "", msg, w.now)
+		meta.SetStatusCondition(&next.Status.Conditions, metav1.Condition{Type: kov1.TaskBoundCondition, Status: metav1.ConditionTrue,
+			Reason: "Bound", Message: msg, ObservedGeneration: t.Generation})
+		if s.writeTaskStatus(ctx, w, t, next) {
+			l.consume(ok, need, ports)
+			s.Metrics.OffersAccepted.WithLabelValues(frameworkKey(t.Namespace, t.Spec.FrameworkName)).Inc()
+			s.Recorder.Eventf(next, o, corev1.EventTypeNormal, "Staging", "Bind", msg)
+		}
+	}
+}
+
+func (s *Scheduler) offerExistsInAPI(ctx context.Context, k types.NamespacedName) bool {
+	var o kov1.ResourceOffer
+	err := s.APIReader.Get(ctx, k, &o)
+	return err == nil && o.DeletionTimestamp == nil && o.Spec.Decline == nil
+}
+
+// writeTaskStatus writes next's status with optimistic concurrency (the
+// cached resourceVersion); on success the write is assumed until the cache
+// shows it. A conflict means the task changed: the next pass re-decides.
+func (s *Scheduler) writeTaskStatus(ctx context.Context, w *world, cur, next *kov1.Task) bool {
+	if statusEqual(cur.Status, next.Status) {
+		return false
+	}
+	if err := s.Client.Status().Update(ctx, next); err != nil {
+		if !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
+			ctrl.LoggerFrom(ctx).Error(err, "Failed to write task status", "Task", klog.KObj(cur))
+		}
+		return false
+	}
+	w.tasks[key(next)] = next
+	s.assumed.taskWritten(next, w.now)
+	return true
+}
+
+// idleBuiltins are frameworks with a built-in scheduler and no task waiting
+// to be placed: they are offered nothing and their offers are returned.
+func (s *Scheduler) idleBuiltins(w *world) map[string]bool {
+	idle := map[string]bool{}
+	for k, f := range w.frameworks {
+		if f.Spec.Scheduler != nil {
+			idle[frameworkKey(k.Namespace, k.Name)] = true
+		}
+	}
+	for _, t := range w.tasks {
+		if isPending(t) && t.Spec.OfferName == "" {
+			delete(idle, frameworkKey(t.Namespace, t.Spec.FrameworkName))
+		}
+	}
+	return idle
+}
+
+// rescind withdraws the offers the allocator says must go, and returns the
+// offers of idle built-in frameworks.
+func (s *Scheduler) rescind(ctx context.Context, w *world, l *ledger, idle map[string]bool) {
+	states := map[string]allocator.AgentState{}
+	for name, a := range w.agents {
+		states[name] = agentState(a)
+	}
+	for _, r := range allocator.Rescinds(l.snapshot, allocator.RescindInput{AgentStates: states, Frameworks: l.fws}) {
+		o := w.offers[types.NamespacedName{Namespace: r.Offer.Namespace, Name: r.Offer.Name}]
+		if o == nil {
+			continue
+		}
+		eventType := corev1.EventTypeWarning
+		if r.Reason == allocator.RescindUsedUp || r.Reason == allocator.RescindExpired {
+			eventType = corev1.EventTypeNormal
+		}
+		if s.deleteOffer(ctx, w, o, eventType, r.Reason, "Rescinded: "+r.Message) {
+			s.Metrics.OffersRescinded.WithLabelValues(r.Offer.Framework, r.Reason).Inc()
+		}
+	}
+	for _, k := range sortedNNKeys(w.offers) {
+		o := w.offers[k]
+		if idle[frameworkKey(o.Namespace, o.Spec.FrameworkName)] {
+			s.deleteOffer(ctx, w, o, corev1.EventTypeNormal, "Unused", "Returned: the framework's built-in scheduler has no task to place")
+		}
+	}
+}
+
+// deleteOffer deletes o (if it is still the same object) and records it.
+func (s *Scheduler) deleteOffer(ctx context.Context, w *world, o *kov1.ResourceOffer, eventType, reason, msg string) bool {
+	k := key(o)
+	s.assumed.offerDeleted(k, w.now)
+	err := s.Client.Delete(ctx, o, client.Preconditions{UID: &o.UID})
+	if err != nil && !apierrors.IsNotFound(err) {
+		s.assumed.deletedByUs(k)
+		ctrl.LoggerFrom(ctx).Error(err, "Failed to delete offer", "ResourceOffer", klog.KObj(o))
+		return false
+	}
+	delete(w.offers, k)
+	if err == nil {
+		s.Recorder.Eventf(o, nil, eventType, reason, "Delete", msg)
+	}
+	return err == nil
+}
+
+// makeOffers runs the allocator and creates its offers.
+func (s *Scheduler) makeOffers(ctx context.Context, w *world, l *ledger) {
+	for _, o := range allocator.Allocate(l.snapshot) {
+		f := l.fws[o.Framework]
+		fw := w.frameworks[types.NamespacedName{Namespace: f.Namespace, Name: f.Name}]
+		offer := &kov1.ResourceOffer{
+			ObjectMeta: metav1.ObjectMeta{
+				GenerateName: offerNamePrefix(f.Name, o.Agent),
+				Namespace:    f.Namespace,
+				Labels:       map[string]string{LabelFramework: f.Name, LabelAgent: o.Agent},
+				OwnerReferences: []metav1.OwnerReference{{APIVersion: kov1.GroupVersion.String(), Kind: "Framework",
+					Name: fw.Name, UID: fw.UID}},
+			},
+			Spec: kov1.ResourceOfferSpec{
+				FrameworkName: f.Name, AgentName: o.Agent, NodeName: o.Node, Role: o.Role,
+				Resources: l.dims.ToList(o.Resources), Ports: []kov1.PortRange(o.Ports), Attributes: map[string]string(o.Attributes),
+			},
+		}
+		if len(offer.Spec.Attributes) == 0 {
+			offer.Spec.Attributes = nil
+		}
+		if s.Options.OfferTimeout > 0 {
+			offer.Spec.ExpirationTime = &metav1.Time{Time: w.now.Add(s.Options.OfferTimeout).Truncate(time.Second)}
+		}
+		if err := s.Client.Create(ctx, offer); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "Failed to create offer", "Framework", klog.KObj(fw), "Agent", o.Agent)
+			continue
+		}
+		s.assumed.offerCreated(offer, w.now)
+		w.offers[key(offer)] = offer
+		s.Metrics.OffersSent.WithLabelValues(o.Framework).Inc()
+		s.Recorder.Eventf(offer, fw, corev1.EventTypeNormal, "Offered", "Offer", "Offered %s of agent %s to framework %s as role %s",
+			describe(offer.Spec.Resources), o.Agent, f.Name, o.Role)
+	}
+}
+
+// offerNamePrefix is "<framework>-<agent>-", shortened to leave room for
+// the API server's random suffix.
+func offerNamePrefix(framework, agent string) string {
+	p := framework + "-" + agent
+	if len(p) > 200 {
+		p = p[:200]
+	}
+	return strings.TrimRight(p, "-.") + "-"
+}
+
+func describe(rl corev1.ResourceList) string {
+	names := make([]string, 0, len(rl))
+	for n := range rl {
+		names = append(names, string(n))
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		q := rl[corev1.ResourceName(n)]
+		parts[i] = n + " " + q.String()
+	}
+	return strings.Join(parts, ", ")
+}
+
+// filterSet holds decline refuse filters: per framework, per agent, until
+// when. It owns its lock (informer handlers and passes both reach it).
+type filterSet struct {
+	mu sync.Mutex
+	m  map[string]map[string]filter
+}
+
+type filter struct{ until, created time.Time }
+
+func newFilterSet() *filterSet { return &filterSet{m: map[string]map[string]filter{}} }
+
+func (f *filterSet) add(fw, agent string, until, now time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.m[fw] == nil {
+		f.m[fw] = map[string]filter{}
+	}
+	f.m[fw][agent] = filter{until: until, created: now}
+}
+
+// active returns fw's filters in force at now, dropping expired ones and
+// those installed before the framework's revivedAt (Mesos's REVIVE).
+func (f *filterSet) active(fw string, revivedAt *metav1.Time, now time.Time) map[string]time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]time.Time{}
+	for agent, x := range f.m[fw] {
+		if !now.Before(x.until) || (revivedAt != nil && !x.created.After(revivedAt.Time)) {
+			delete(f.m[fw], agent)
+			continue
+		}
+		out[agent] = x.until
+	}
+	return out
+}
+
+type decline struct {
+	framework types.NamespacedName
+	agent     string
+	offer     string
+}
+
+// declineQueue carries deletions seen by the informer to the next pass.
+type declineQueue struct {
+	mu sync.Mutex
+	q  []decline
+}
+
+func (d *declineQueue) push(x decline) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.q = append(d.q, x)
+}
+
+func (d *declineQueue) drain() []decline {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	q := d.q
+	d.q = nil
+	return q
+}

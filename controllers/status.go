@@ -1,0 +1,202 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
+	"github.com/kubeoffer/kubeoffer/pkg/resources"
+)
+
+// usageTotals is what frameworks and roles hold, for their status.
+type usageTotals struct {
+	allocated, offered resources.Vec
+}
+
+// syncStatus writes the status fields the scheduler owns where they
+// changed: offers' remainders, frameworks' and roles' allocation and
+// shares. It also sets the allocation gauges.
+func (s *Scheduler) syncStatus(ctx context.Context, w *world, l *ledger) {
+	n := l.dims.Len()
+	total := make(resources.Vec, n)
+	for _, a := range l.snapshot.Agents {
+		total.Add(a.Allocatable)
+	}
+	perFw := map[types.NamespacedName]*usageTotals{}
+	get := func(k types.NamespacedName) *usageTotals {
+		u := perFw[k]
+		if u == nil {
+			u = &usageTotals{allocated: make(resources.Vec, n), offered: make(resources.Vec, n)}
+			perFw[k] = u
+		}
+		return u
+	}
+	counts := map[types.NamespacedName]map[kov1.TaskState]int32{}
+	stateCounts := map[kov1.TaskState]int{}
+	for _, t := range w.tasks {
+		fk := types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.FrameworkName}
+		state := t.Status.State
+		if state == "" {
+			state = kov1.TaskPending
+		}
+		if counts[fk] == nil {
+			counts[fk] = map[kov1.TaskState]int32{}
+		}
+		counts[fk][state]++
+		stateCounts[state]++
+		if isBound(t) {
+			get(fk).allocated.Add(l.dims.FromList(t.Spec.Resources).Clone(n))
+		}
+	}
+	for k, o := range w.offers {
+		ov := l.offers[k]
+		if ov == nil {
+			continue
+		}
+		get(types.NamespacedName{Namespace: o.Namespace, Name: o.Spec.FrameworkName}).offered.Add(ov.Resources)
+		s.patchOfferStatus(ctx, l, o, ov.Resources, ov.Ports)
+	}
+	perRole := map[string]*usageTotals{}
+	fwPerRole := map[string]int32{}
+	for k, f := range w.frameworks {
+		u := get(k)
+		role := roleOf(f)
+		fwPerRole[role]++
+		for _, r := range roleChain(w, role) {
+			ru := perRole[r]
+			if ru == nil {
+				ru = &usageTotals{allocated: make(resources.Vec, n), offered: make(resources.Vec, n)}
+				perRole[r] = ru
+			}
+			ru.allocated.Add(u.allocated)
+			ru.offered.Add(u.offered)
+		}
+		share := shareOf(u, total)
+		s.Metrics.FrameworkShare.WithLabelValues(frameworkKey(k.Namespace, k.Name), role).Set(share)
+		s.patchFrameworkStatus(ctx, l, f, u, share, counts[k])
+	}
+	for name, r := range w.roles {
+		u := perRole[name]
+		if u == nil {
+			u = &usageTotals{allocated: make(resources.Vec, n), offered: make(resources.Vec, n)}
+		}
+		s.patchRoleStatus(ctx, l, r, u, shareOf(u, total), fwPerRole[name])
+	}
+	for name, u := range perRole {
+		s.Metrics.RoleShare.WithLabelValues(name).Set(shareOf(u, total))
+	}
+	s.setGauges(l, total, stateCounts)
+}
+
+func shareOf(u *usageTotals, total resources.Vec) float64 {
+	sum := u.allocated.Clone(len(u.allocated))
+	sum.Add(u.offered)
+	return sum.DominantShare(total)
+}
+
+// roleChain is role and its ancestors (stopping at a loop).
+func roleChain(w *world, role string) []string {
+	chain := []string{role}
+	seen := map[string]bool{role: true}
+	for r := w.roles[role]; r != nil && r.Spec.Parent != "" && !seen[r.Spec.Parent]; r = w.roles[r.Spec.Parent] {
+		seen[r.Spec.Parent] = true
+		chain = append(chain, r.Spec.Parent)
+	}
+	return chain
+}
+
+func formatShare(x float64) string { return fmt.Sprintf("%.3f", x) }
+
+func (s *Scheduler) patchOfferStatus(ctx context.Context, l *ledger, o *kov1.ResourceOffer, left resources.Vec, ports resources.PortSet) {
+	want := kov1.ResourceOfferStatus{Remaining: l.dims.ToList(left), RemainingPorts: []kov1.PortRange(ports)}
+	if u := l.usage[key(o)]; u != nil {
+		want.AcceptedTasks = append([]string(nil), u.tasks...)
+		sort.Strings(want.AcceptedTasks)
+	}
+	if len(want.Remaining) == 0 {
+		want.Remaining = nil
+	}
+	if equality.Semantic.DeepEqual(o.Status, want) || o.UID == "" {
+		return
+	}
+	next := o.DeepCopy()
+	next.Status = want
+	s.patchStatus(ctx, o, next)
+}
+
+func (s *Scheduler) patchFrameworkStatus(ctx context.Context, l *ledger, f *kov1.Framework, u *usageTotals, share float64, counts map[kov1.TaskState]int32) {
+	next := f.DeepCopy()
+	next.Status.Allocated = nonEmpty(l.dims.ToList(u.allocated))
+	next.Status.Offered = nonEmpty(l.dims.ToList(u.offered))
+	next.Status.DominantShare = formatShare(share)
+	next.Status.TaskCounts = counts
+	next.Status.ActiveTasks = 0
+	for state, c := range counts {
+		if !state.IsTerminal() {
+			next.Status.ActiveTasks += c
+		}
+	}
+	if !equality.Semantic.DeepEqual(f.Status, next.Status) {
+		s.patchStatus(ctx, f, next)
+	}
+}
+
+func (s *Scheduler) patchRoleStatus(ctx context.Context, l *ledger, r *kov1.Role, u *usageTotals, share float64, fws int32) {
+	next := r.DeepCopy()
+	next.Status.Allocated = nonEmpty(l.dims.ToList(u.allocated))
+	next.Status.Offered = nonEmpty(l.dims.ToList(u.offered))
+	next.Status.DominantShare = formatShare(share)
+	next.Status.Frameworks = fws
+	next.Status.ObservedGeneration = r.Generation
+	if !equality.Semantic.DeepEqual(r.Status, next.Status) {
+		s.patchStatus(ctx, r, next)
+	}
+}
+
+// patchStatus merge-patches the status fields that differ between cur and
+// next, without a resourceVersion: the scheduler owns these fields, and
+// other writers (conditions) are not overwritten.
+func (s *Scheduler) patchStatus(ctx context.Context, cur, next client.Object) {
+	if err := s.Client.Status().Patch(ctx, next, client.MergeFrom(cur)); err != nil && client.IgnoreNotFound(err) != nil {
+		ctrl.LoggerFrom(ctx).V(1).Info("Failed to patch status; next pass retries", "object", klog.KObj(cur), "err", err.Error())
+	}
+}
+
+func nonEmpty(rl corev1.ResourceList) corev1.ResourceList {
+	if len(rl) == 0 {
+		return nil
+	}
+	return rl
+}
+
+func (s *Scheduler) setGauges(l *ledger, total resources.Vec, states map[kov1.TaskState]int) {
+	n := l.dims.Len()
+	offered, used := make(resources.Vec, n), make(resources.Vec, n)
+	for _, a := range l.snapshot.Agents {
+		offered.Add(a.Offered)
+		used.Add(a.Allocated)
+	}
+	for i := 0; i < n; i++ {
+		name := string(l.dims.Name(i))
+		scale := 1.0
+		if name == string(corev1.ResourceCPU) {
+			scale = 1000
+		}
+		s.Metrics.ResourcesTotal.WithLabelValues(name).Set(float64(total.Get(i)) / scale)
+		s.Metrics.ResourcesOffered.WithLabelValues(name).Set(float64(offered.Get(i)) / scale)
+		s.Metrics.ResourcesUsed.WithLabelValues(name).Set(float64(used.Get(i)) / scale)
+	}
+	s.Metrics.OutstandingOffer.Set(float64(len(l.snapshot.Offers)))
+	for _, st := range []kov1.TaskState{kov1.TaskPending, kov1.TaskStaging, kov1.TaskStarting, kov1.TaskRunning, kov1.TaskKilling,
+		kov1.TaskFinished, kov1.TaskFailed, kov1.TaskKilled, kov1.TaskError, kov1.TaskLost, kov1.TaskDropped, kov1.TaskUnreachable, kov1.TaskGone} {
+		s.Metrics.Tasks.WithLabelValues(string(st)).Set(float64(states[st]))
+	}
+}

@@ -1,0 +1,340 @@
+package controllers
+
+import (
+	"sort"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+
+	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
+	"github.com/kubeoffer/kubeoffer/pkg/allocator"
+	"github.com/kubeoffer/kubeoffer/pkg/resources"
+)
+
+// world is the master's view of every kubeoffer object in one scheduling
+// pass: the informer cache plus what this master wrote and the cache has
+// not shown yet. Objects in it are shared with the cache and must not be
+// mutated; writers replace them.
+type world struct {
+	now        time.Time
+	agents     map[string]*kov1.Agent
+	roles      map[string]*kov1.Role
+	frameworks map[types.NamespacedName]*kov1.Framework
+	offers     map[types.NamespacedName]*kov1.ResourceOffer
+	tasks      map[types.NamespacedName]*kov1.Task
+}
+
+func key(o metav1.Object) types.NamespacedName {
+	return types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetName()}
+}
+
+// frameworkKey is the allocator's key for a framework.
+func frameworkKey(ns, name string) string { return ns + "/" + name }
+
+// isBound reports whether a task holds resources on an agent: bound and not
+// terminal.
+func isBound(t *kov1.Task) bool {
+	return t.Status.AgentName != "" && !t.Status.State.IsTerminal()
+}
+
+// isPending reports whether a task waits for admission or placement.
+func isPending(t *kov1.Task) bool {
+	return t.DeletionTimestamp == nil && (t.Status.State == "" || t.Status.State == kov1.TaskPending)
+}
+
+// frameworkLive reports whether f may run tasks and be offered resources.
+func frameworkLive(f *kov1.Framework) bool {
+	return f != nil && f.DeletionTimestamp == nil && !meta.IsStatusConditionTrue(f.Status.Conditions, kov1.FrameworkTornDownCondition)
+}
+
+// agentState says whether an agent is offerable, and why not.
+func agentState(a *kov1.Agent) allocator.AgentState {
+	if !meta.IsStatusConditionTrue(a.Status.Conditions, kov1.AgentReachableCondition) {
+		return allocator.AgentUnreachable
+	}
+	if !meta.IsStatusConditionTrue(a.Status.Conditions, kov1.AgentReadyCondition) ||
+		(a.Spec.Maintenance != "" && a.Spec.Maintenance != kov1.AgentMaintenanceNone) || a.DeletionTimestamp != nil {
+		return allocator.AgentInMaintenance
+	}
+	return allocator.AgentOK
+}
+
+// offerUsage is what the bound tasks of one offer took from it.
+type offerUsage struct {
+	resources resources.Vec
+	ports     resources.PortSet
+	tasks     []string
+}
+
+// ledger is the world digested for the allocator: vectors per agent,
+// framework and offer.
+type ledger struct {
+	w        *world
+	dims     *resources.Dims
+	snapshot *allocator.Snapshot
+	agents   map[string]*allocator.Agent
+	fws      map[string]*allocator.Framework // live frameworks by key, suppressed included
+	offers   map[types.NamespacedName]*allocator.Offer
+	usage    map[types.NamespacedName]*offerUsage
+}
+
+// options are the master's allocation settings.
+type options struct {
+	MinAllocatable []corev1.ResourceList
+}
+
+// buildLedger digests w. filters gives each framework's decline filters;
+// builtinIdle marks frameworks with a built-in scheduler and no pending
+// task, which are offered nothing.
+func buildLedger(w *world, opts options, filters func(fw string) map[string]time.Time, builtinIdle map[string]bool) *ledger {
+	d := resources.NewDims()
+	l := &ledger{w: w, dims: d, agents: map[string]*allocator.Agent{}, fws: map[string]*allocator.Framework{},
+		offers: map[types.NamespacedName]*allocator.Offer{}, usage: map[types.NamespacedName]*offerUsage{}}
+	s := &allocator.Snapshot{Now: w.now, Dims: d, Roles: map[string]*allocator.Role{}}
+	l.snapshot = s
+	for _, m := range opts.MinAllocatable {
+		s.MinAllocatable = append(s.MinAllocatable, d.FromList(m))
+	}
+
+	for _, name := range sortedKeys(w.agents) {
+		a := w.agents[name]
+		av := &allocator.Agent{
+			Name: a.Name, Node: a.Name, Attributes: labels.Set(a.Status.Attributes),
+			Allocatable: d.FromList(a.Status.Allocatable),
+			FreePorts:   resources.NewPortSet(a.Status.Ports...),
+			Offerable:   agentState(a) == allocator.AgentOK,
+			HasGPU:      hasGPU(a.Status.Allocatable),
+			UsedByRole:  map[string]resources.Vec{},
+		}
+		if av.Attributes == nil {
+			av.Attributes = labels.Set{}
+		}
+		for _, r := range a.Spec.Reservations {
+			if av.Reservations == nil {
+				av.Reservations = map[string]resources.Vec{}
+			}
+			av.Reservations[r.Role] = d.FromList(r.Resources)
+		}
+		l.agents[name] = av
+		s.Agents = append(s.Agents, av)
+	}
+	for _, name := range sortedKeys(w.roles) {
+		r := w.roles[name]
+		rv := &allocator.Role{Name: r.Name, Parent: r.Spec.Parent, Weight: r.Spec.Weight}
+		if q := r.Spec.Quota; q != nil {
+			if len(q.Guarantee) > 0 {
+				rv.Guarantee = d.FromList(q.Guarantee)
+			}
+			if len(q.Limit) > 0 {
+				rv.Limit = limitVec(d, q.Limit)
+			}
+		}
+		s.Roles[name] = rv
+	}
+	for _, k := range sortedNNKeys(w.frameworks) {
+		f := w.frameworks[k]
+		if !frameworkLive(f) {
+			continue
+		}
+		fk := frameworkKey(f.Namespace, f.Name)
+		fv := &allocator.Framework{
+			Key: fk, Namespace: f.Namespace, Name: f.Name, Role: roleOf(f),
+			Suppressed:    f.Spec.Offers == kov1.OfferModeSuppressed || builtinIdle[fk],
+			OfferedAgents: map[string]bool{}, Filters: filters(fk),
+		}
+		for _, c := range f.Spec.Capabilities {
+			if c == kov1.CapabilityGPUResources {
+				fv.GPU = true
+			}
+		}
+		if oc := f.Spec.OfferConstraints; oc != nil {
+			if oc.AttributeSelector != nil {
+				if sel, err := metav1.LabelSelectorAsSelector(oc.AttributeSelector); err == nil {
+					fv.Selector = sel
+				} else {
+					fv.Selector = labels.Nothing()
+				}
+			}
+			if len(oc.MinResources) > 0 {
+				fv.MinResources = d.FromList(oc.MinResources)
+			}
+		}
+		l.fws[fk] = fv
+		s.Frameworks = append(s.Frameworks, fv)
+	}
+	// Register every resource name before sizing vectors.
+	for _, t := range w.tasks {
+		d.AddList(t.Spec.Resources)
+	}
+	for _, o := range w.offers {
+		d.AddList(o.Spec.Resources)
+	}
+	n := d.Len()
+	for _, a := range s.Agents {
+		a.Allocatable = a.Allocatable.Clone(n)
+		a.Allocated = make(resources.Vec, n)
+		a.Offered = make(resources.Vec, n)
+	}
+	for _, f := range s.Frameworks {
+		f.Allocated = make(resources.Vec, n)
+	}
+
+	// Tasks: what bound tasks hold, per agent, framework, role and offer.
+	for _, k := range sortedNNKeys(w.tasks) {
+		t := w.tasks[k]
+		need := d.FromList(t.Spec.Resources).Clone(n)
+		if t.Status.AgentName != "" && t.Spec.OfferName != "" {
+			ok := types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.OfferName}
+			u := l.usage[ok]
+			if u == nil {
+				u = &offerUsage{resources: make(resources.Vec, n)}
+				l.usage[ok] = u
+			}
+			u.resources.Add(need)
+			u.ports = u.ports.Union(resources.NewPortSet(t.Spec.Ports...))
+			u.tasks = append(u.tasks, t.Name)
+		}
+		if !isBound(t) {
+			continue
+		}
+		role := kov1.DefaultRole
+		if f := w.frameworks[types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.FrameworkName}]; f != nil {
+			role = roleOf(f)
+		}
+		if a := l.agents[t.Status.AgentName]; a != nil {
+			a.Allocated.Add(need)
+			a.FreePorts = a.FreePorts.Subtract(resources.NewPortSet(t.Spec.Ports...))
+			addTo(a.UsedByRole, role, need, n)
+		}
+		if f := l.fws[frameworkKey(t.Namespace, t.Spec.FrameworkName)]; f != nil {
+			f.Allocated.Add(need)
+		}
+	}
+	// Offers: what is left of each outstanding offer is offered.
+	for _, k := range sortedNNKeys(w.offers) {
+		o := w.offers[k]
+		if o.DeletionTimestamp != nil || o.Spec.Decline != nil {
+			continue
+		}
+		left := d.FromList(o.Spec.Resources).Clone(n)
+		ports := resources.NewPortSet(o.Spec.Ports...)
+		if u := l.usage[k]; u != nil {
+			left.Sub(u.resources)
+			left.ClampZero()
+			ports = ports.Subtract(u.ports)
+		}
+		ov := &allocator.Offer{Namespace: o.Namespace, Name: o.Name, Framework: frameworkKey(o.Namespace, o.Spec.FrameworkName),
+			Agent: o.Spec.AgentName, Node: o.Spec.NodeName, Role: o.Spec.Role, Resources: left, Ports: ports}
+		if o.Spec.ExpirationTime != nil {
+			ov.Expires = o.Spec.ExpirationTime.Time
+		}
+		l.offers[k] = ov
+		s.Offers = append(s.Offers, ov)
+		if a := l.agents[o.Spec.AgentName]; a != nil {
+			a.Offered.Add(left)
+			a.FreePorts = a.FreePorts.Subtract(ports)
+			addTo(a.UsedByRole, o.Spec.Role, left, n)
+		}
+		if f := l.fws[ov.Framework]; f != nil {
+			f.Allocated.Add(left)
+			f.OfferedAgents[o.Spec.AgentName] = true
+		}
+	}
+	return l
+}
+
+// offerView is what admission needs to know of an offer, or nil.
+func (l *ledger) offerView(k types.NamespacedName) *allocator.OfferView {
+	o := l.w.offers[k]
+	if o == nil || o.DeletionTimestamp != nil {
+		return nil
+	}
+	v := &allocator.OfferView{Framework: o.Spec.FrameworkName, Agent: o.Spec.AgentName, Declined: o.Spec.Decline != nil}
+	if o.Spec.ExpirationTime != nil {
+		v.Expires = o.Spec.ExpirationTime.Time
+	}
+	if ov := l.offers[k]; ov != nil {
+		v.Remaining, v.RemainingPorts = ov.Resources, ov.Ports
+	} else {
+		v.Remaining = make(resources.Vec, l.dims.Len())
+	}
+	if a := l.w.agents[o.Spec.AgentName]; a != nil {
+		v.AgentOfferable = agentState(a) == allocator.AgentOK
+	}
+	return v
+}
+
+// consume records that a task bound to offer k took need and ports, so the
+// next admission in the same pass sees the smaller offer.
+func (l *ledger) consume(k types.NamespacedName, need resources.Vec, ports resources.PortSet) {
+	if ov := l.offers[k]; ov != nil {
+		ov.Resources = ov.Resources.Clone(len(need))
+		ov.Resources.Sub(need)
+		ov.Resources.ClampZero()
+		ov.Ports = ov.Ports.Subtract(ports)
+	}
+}
+
+func roleOf(f *kov1.Framework) string {
+	if f.Spec.Role == "" {
+		return kov1.DefaultRole
+	}
+	return f.Spec.Role
+}
+
+// limitVec turns a quota limit into a Vec with -1 for resources it does not
+// name (unlimited).
+func limitVec(d *resources.Dims, rl corev1.ResourceList) resources.Vec {
+	v := d.FromList(rl)
+	out := make(resources.Vec, d.Len())
+	for i := range out {
+		out[i] = -1
+	}
+	for name := range rl {
+		i := d.Index(name)
+		out[i] = v[i]
+	}
+	return out
+}
+
+func hasGPU(rl corev1.ResourceList) bool {
+	q, ok := rl["nvidia.com/gpu"]
+	return ok && q.Cmp(resource.Quantity{}) > 0
+}
+
+func addTo(m map[string]resources.Vec, k string, v resources.Vec, n int) {
+	cur, ok := m[k]
+	if !ok {
+		cur = make(resources.Vec, n)
+		m[k] = cur
+	}
+	cur.Add(v)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func sortedNNKeys[V any](m map[types.NamespacedName]V) []types.NamespacedName {
+	out := make([]types.NamespacedName, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Namespace != out[j].Namespace {
+			return out[i].Namespace < out[j].Namespace
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}

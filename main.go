@@ -1,0 +1,134 @@
+// Command kubeoffer-master is the kubeoffer master: a controller-runtime
+// manager that runs the Framework and Agent controllers on every replica
+// (caches warm) and the allocation loop on the elected leader only.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"net/http"
+	"os"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
+	"github.com/kubeoffer/kubeoffer/controllers"
+)
+
+func main() {
+	var (
+		metricsAddr, probeAddr              string
+		leaderElect                         bool
+		leaseName, leaseNamespace           string
+		leaseDuration, renewDeadline, retry time.Duration
+		opts                                controllers.MasterOptions
+		minCPU, minMemory                   string
+	)
+	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint (0 disables it).")
+	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
+	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader through a Lease, so only one replica allocates. Required with 2+ replicas.")
+	flag.StringVar(&leaseName, "leader-election-id", "kubeoffer-master", "Name of the leader election Lease.")
+	flag.StringVar(&leaseNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the namespace the master runs in).")
+	flag.DurationVar(&leaseDuration, "leader-elect-lease-duration", 15*time.Second, "How long followers wait before taking over a lease that is not renewed.")
+	flag.DurationVar(&renewDeadline, "leader-elect-renew-deadline", 10*time.Second, "How long the leader keeps trying to renew before giving up leadership.")
+	flag.DurationVar(&retry, "leader-elect-retry-period", 2*time.Second, "How often candidates try to take or renew the lease.")
+	flag.DurationVar(&opts.Scheduler.AllocationInterval, "allocation-interval", time.Second, "How often the allocator runs when nothing changes (Mesos: 1s).")
+	flag.DurationVar(&opts.Scheduler.OfferTimeout, "offer-timeout", time.Minute, "How long an offer lives before it is rescinded (0: never, as Mesos by default).")
+	flag.DurationVar(&opts.AgentTimeout, "agent-timeout", controllers.DefaultAgentTimeout, "How old an agent's heartbeat may get before it is unreachable (Mesos: 75s).")
+	flag.StringVar(&opts.AgentLeaseNamespace, "agent-lease-namespace", "kubeoffer-system", "Namespace of the agents' heartbeat Leases.")
+	flag.StringVar(&minCPU, "min-allocatable-cpu", "10m", "An offer must hold at least this much CPU, or the minimum memory.")
+	flag.StringVar(&minMemory, "min-allocatable-memory", "32Mi", "An offer must hold at least this much memory, or the minimum CPU.")
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	log := ctrl.Log.WithName("setup")
+
+	cpu, err := resource.ParseQuantity(minCPU)
+	if err != nil {
+		log.Error(err, "Invalid --min-allocatable-cpu")
+		os.Exit(2)
+	}
+	mem, err := resource.ParseQuantity(minMemory)
+	if err != nil {
+		log.Error(err, "Invalid --min-allocatable-memory")
+		os.Exit(2)
+	}
+	opts.Scheduler.MinAllocatable = []corev1.ResourceList{{corev1.ResourceCPU: cpu}, {corev1.ResourceMemory: mem}}
+
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, kov1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			log.Error(err, "Failed to build the scheme")
+			os.Exit(1)
+		}
+	}
+	heartbeats, _ := labels.NewRequirement(controllers.LabelHeartbeat, selection.Exists, nil)
+	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+		Scheme:                        scheme,
+		Metrics:                       metricsserver.Options{BindAddress: metricsAddr},
+		HealthProbeBindAddress:        probeAddr,
+		LeaderElection:                leaderElect,
+		LeaderElectionID:              leaseName,
+		LeaderElectionNamespace:       leaseNamespace,
+		LeaseDuration:                 &leaseDuration,
+		RenewDeadline:                 &renewDeadline,
+		RetryPeriod:                   &retry,
+		LeaderElectionReleaseOnCancel: true,
+		// Only kubeoffer's heartbeat Leases are cached, not every node's.
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&coordinationv1.Lease{}: {Label: labels.NewSelector().Add(*heartbeats)},
+		}},
+	})
+	if err != nil {
+		log.Error(err, "Failed to create the manager")
+		os.Exit(1)
+	}
+	ctx := ctrl.SetupSignalHandler()
+	if _, err := controllers.SetupMaster(ctx, mgr, opts); err != nil {
+		log.Error(err, "Failed to set up the master")
+		os.Exit(1)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		log.Error(err, "Failed to add the health check")
+		os.Exit(1)
+	}
+	if err := mgr.AddReadyzCheck("readyz", cacheSynced(mgr)); err != nil {
+		log.Error(err, "Failed to add the readiness check")
+		os.Exit(1)
+	}
+	log.Info("Starting the master", "leaderElection", leaderElect, "allocationInterval", opts.Scheduler.AllocationInterval)
+	if err := mgr.Start(ctx); err != nil {
+		log.Error(err, "The manager stopped with an error")
+		os.Exit(1)
+	}
+}
+
+// cacheSynced is ready once the informer caches have synced, so a replica
+// that would lead knows the world first.
+func cacheSynced(mgr ctrl.Manager) healthz.Checker {
+	return func(req *http.Request) error {
+		ctx, cancel := context.WithTimeout(req.Context(), time.Second)
+		defer cancel()
+		if !mgr.GetCache().WaitForCacheSync(ctx) {
+			return errNotSynced
+		}
+		return nil
+	}
+}
+
+var errNotSynced = errors.New("informer caches not synced yet")
