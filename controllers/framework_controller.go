@@ -74,6 +74,8 @@ func (r *FrameworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	}
 	alreadyDown := meta.IsStatusConditionTrue(f.Status.Conditions, kov1.FrameworkTornDownCondition)
 	link := judgeFramework(f, lease, r.Clock.Now())
+	ctrl.LoggerFrom(ctx).V(1).Info("Judged framework link", "connected", link.Connected, "tornDown", link.TornDown,
+		"reason", link.Reason, "lastHeartbeat", lastRenew(lease))
 	next := f.DeepCopy()
 	r.setConditions(next, link, alreadyDown)
 	if link.TornDown || alreadyDown {

@@ -435,7 +435,7 @@ func (s *Scheduler) rescind(ctx context.Context, w *world, l *ledger, idle map[s
 	for name, a := range w.agents {
 		states[name] = agentState(a)
 	}
-	for _, r := range allocator.Rescinds(l.snapshot, allocator.RescindInput{AgentStates: states, Frameworks: l.fws}) {
+	for _, r := range allocator.Rescinds(l.snapshot, allocator.RescindInput{AgentStates: states, Frameworks: l.fws, Disconnected: l.away}) {
 		o := w.offers[types.NamespacedName{Namespace: r.Offer.Namespace, Name: r.Offer.Name}]
 		if o == nil {
 			continue

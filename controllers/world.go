@@ -79,8 +79,11 @@ type ledger struct {
 	snapshot *allocator.Snapshot
 	agents   map[string]*allocator.Agent
 	fws      map[string]*allocator.Framework // live frameworks by key, suppressed included
-	offers   map[types.NamespacedName]*allocator.Offer
-	usage    map[types.NamespacedName]*offerUsage
+	// away are live frameworks whose scheduler is disconnected: offered
+	// nothing (Mesos deactivates them).
+	away   map[string]bool
+	offers map[types.NamespacedName]*allocator.Offer
+	usage  map[types.NamespacedName]*offerUsage
 }
 
 // options are the master's allocation settings.
@@ -94,7 +97,7 @@ type options struct {
 func buildLedger(w *world, opts options, filters func(fw string) map[string]time.Time, builtinIdle map[string]bool) *ledger {
 	d := resources.NewDims()
 	l := &ledger{w: w, dims: d, agents: map[string]*allocator.Agent{}, fws: map[string]*allocator.Framework{},
-		offers: map[types.NamespacedName]*allocator.Offer{}, usage: map[types.NamespacedName]*offerUsage{}}
+		offers: map[types.NamespacedName]*allocator.Offer{}, usage: map[types.NamespacedName]*offerUsage{}, away: map[string]bool{}}
 	s := &allocator.Snapshot{Now: w.now, Dims: d, Roles: map[string]*allocator.Role{}}
 	l.snapshot = s
 	for _, m := range opts.MinAllocatable {
@@ -165,6 +168,10 @@ func buildLedger(w *world, opts options, filters func(fw string) map[string]time
 			}
 		}
 		l.fws[fk] = fv
+		if !meta.IsStatusConditionTrue(f.Status.Conditions, kov1.FrameworkConnectedCondition) {
+			l.away[fk] = true
+			continue
+		}
 		s.Frameworks = append(s.Frameworks, fv)
 	}
 	// Register every resource name before sizing vectors.
@@ -180,7 +187,7 @@ func buildLedger(w *world, opts options, filters func(fw string) map[string]time
 		a.Allocated = make(resources.Vec, n)
 		a.Offered = make(resources.Vec, n)
 	}
-	for _, f := range s.Frameworks {
+	for _, f := range l.fws {
 		f.Allocated = make(resources.Vec, n)
 	}
 

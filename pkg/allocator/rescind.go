@@ -14,6 +14,7 @@ const (
 	RescindAgentUnreachable   = "AgentUnreachable"
 	RescindAgentMaintenance   = "AgentMaintenance"
 	RescindFrameworkGone      = "FrameworkTornDown"
+	RescindFrameworkAway      = "FrameworkDisconnected"
 	RescindConstraintsChanged = "ConstraintsChanged"
 	RescindCapacityChanged    = "AgentCapacityChanged"
 	RescindQuotaExceeded      = "QuotaExceeded"
@@ -42,6 +43,9 @@ type RescindInput struct {
 	// Frameworks that still exist and are not torn down, by key, including
 	// suppressed ones (suppressing does not rescind, as in Mesos).
 	Frameworks map[string]*Framework
+	// Disconnected frameworks exist but their scheduler is away: as Mesos
+	// deactivates them, their offers are rescinded.
+	Disconnected map[string]bool
 }
 
 // Rescind is an outstanding offer to withdraw, and why.
@@ -73,6 +77,8 @@ func Rescinds(s *Snapshot, in RescindInput) []Rescind {
 			add(o, RescindExpired, fmt.Sprintf("offer expired at %s", o.Expires.UTC().Format("15:04:05")))
 		case !ok:
 			add(o, RescindAgentGone, fmt.Sprintf("agent %s no longer exists", o.Agent))
+		case in.Disconnected[o.Framework]:
+			add(o, RescindFrameworkAway, fmt.Sprintf("framework %s disconnected", o.Framework))
 		case f == nil:
 			add(o, RescindFrameworkGone, fmt.Sprintf("framework %s was torn down", o.Framework))
 		case !a.Offerable && in.AgentStates[o.Agent] == AgentUnreachable:

@@ -21,6 +21,7 @@ func TestRescinds(t *testing.T) {
 		offers []*Offer
 		states map[string]AgentState
 		fws    map[string]*Framework
+		away   map[string]bool
 		want   map[string]string // offer → reason
 	}{
 		"healthy offer stays": {
@@ -54,6 +55,12 @@ func TestRescinds(t *testing.T) {
 			snap:   newSnap().agent("a1", vec(4000, 4)),
 			offers: []*Offer{offer("o1", "gone", "a1", vec(1000, 1))},
 			want:   map[string]string{"o1": RescindFrameworkGone},
+		},
+		"framework disconnected": {
+			snap:   newSnap().agent("a1", vec(4000, 4)),
+			offers: []*Offer{offer("o1", "fw", "a1", vec(1000, 1))},
+			away:   map[string]bool{"fw": true},
+			want:   map[string]string{"o1": RescindFrameworkAway},
 		},
 		"constraints changed": {
 			snap:   newSnap().agent("a1", vec(4000, 4)),
@@ -89,7 +96,7 @@ func TestRescinds(t *testing.T) {
 				fws = map[string]*Framework{"fw": fw}
 			}
 			got := map[string]string{}
-			for _, r := range Rescinds(tc.snap.Snapshot, RescindInput{AgentStates: tc.states, Frameworks: fws}) {
+			for _, r := range Rescinds(tc.snap.Snapshot, RescindInput{AgentStates: tc.states, Frameworks: fws, Disconnected: tc.away}) {
 				got[r.Offer.Name] = r.Reason
 				if r.Message == "" {
 					t.Errorf("rescind of %s has no message", r.Offer.Name)

@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -147,15 +148,54 @@ func (cp *ControlPlane) Namespace(t testing.TB) string {
 		t.Fatalf("creating namespace: %v", err)
 	}
 	t.Cleanup(func() {
-		// envtest has no namespace controller, so the namespace stays
-		// Terminating; deleting it is still what keeps tests apart.
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
+		if err := cp.emptyNamespace(ctx, ns.Name); err != nil {
+			t.Errorf("emptying namespace %s: %v", ns.Name, err)
+		}
 		if err := cp.Client.Delete(ctx, ns); err != nil && !apierrors.IsNotFound(err) {
 			t.Errorf("deleting namespace %s: %v", ns.Name, err)
 		}
 	})
 	return ns.Name
+}
+
+// emptyNamespace removes the kubeoffer objects and Leases in ns. envtest
+// has no namespace controller, so a deleted namespace keeps its objects
+// forever; left behind, one test's frameworks would compete for the next
+// test's offers. Finalizers are dropped: the master that would honour them
+// has stopped by now. Idempotent.
+func (cp *ControlPlane) emptyNamespace(ctx context.Context, ns string) error {
+	var fws kubeofferv1alpha1.FrameworkList
+	if err := cp.Client.List(ctx, &fws, client.InNamespace(ns)); err != nil {
+		return err
+	}
+	var tasks kubeofferv1alpha1.TaskList
+	if err := cp.Client.List(ctx, &tasks, client.InNamespace(ns)); err != nil {
+		return err
+	}
+	var objs []client.Object
+	for i := range fws.Items {
+		objs = append(objs, &fws.Items[i])
+	}
+	for i := range tasks.Items {
+		objs = append(objs, &tasks.Items[i])
+	}
+	for _, o := range objs {
+		if len(o.GetFinalizers()) > 0 {
+			patch := client.MergeFrom(o.DeepCopyObject().(client.Object))
+			o.SetFinalizers(nil)
+			if err := cp.Client.Patch(ctx, o, patch); err != nil && !apierrors.IsNotFound(err) {
+				return err
+			}
+		}
+	}
+	for _, kind := range []client.Object{&kubeofferv1alpha1.Framework{}, &kubeofferv1alpha1.Task{}, &kubeofferv1alpha1.ResourceOffer{}, &coordinationv1.Lease{}} {
+		if err := cp.Client.DeleteAllOf(ctx, kind, client.InNamespace(ns)); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+	}
+	return nil
 }
 
 func (cp *ControlPlane) writeKubeconfig() (string, error) {
