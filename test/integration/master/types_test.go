@@ -1,8 +1,8 @@
 package master
 
 import (
-	eventsv1 "k8s.io/api/events/v1"
 	"go.uber.org/zap/zapcore"
+	eventsv1 "k8s.io/api/events/v1"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 )
 
