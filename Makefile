@@ -26,9 +26,10 @@ generate: ## Generate DeepCopy methods for the API types.
 
 .PHONY: manifests
 manifests: ## Generate CRDs and RBAC into config/.
-	$(CONTROLLER_GEN) crd \
-		paths="$(CURDIR)/api/..." \
-		output:crd:artifacts:config="$(CURDIR)/config/crd/bases"
+	$(CONTROLLER_GEN) crd rbac:roleName=kubeoffer-master \
+		paths="$(CURDIR)/api/..." paths="$(CURDIR)/controllers/..." \
+		output:crd:artifacts:config="$(CURDIR)/config/crd/bases" \
+		output:rbac:artifacts:config="$(CURDIR)/config/rbac"
 	go run ./hack/crdpostprocess config/crd/bases/*.yaml
 
 .PHONY: verify-generated
@@ -65,3 +66,17 @@ test-integration: envtest-assets ## Integration tests on a real kube-apiserver +
 .PHONY: test
 test: lint verify-generated envtest-assets ## Everything CI runs: lint, generated-code check, unit and integration tests.
 	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" go test $(GO_TEST_FLAGS) ./...
+
+##@ Build and run
+
+.PHONY: build
+build: ## Build the master into bin/kubeoffer-master.
+	CGO_ENABLED=0 go build -trimpath -o bin/kubeoffer-master .
+
+.PHONY: run
+run: ## Run the master against the cluster of $$KUBECONFIG (out of cluster).
+	go run . --kubeconfig="$${KUBECONFIG:-$$HOME/.kube/config}" --metrics-bind-address=:8080 --health-probe-bind-address=:8081
+
+.PHONY: bench
+bench: ## Allocator benchmarks at Mesos's grid (agents x frameworks).
+	go test -run '^$$' -bench BenchmarkAllocate -benchtime 5x ./pkg/allocator/
