@@ -70,20 +70,25 @@ func judgeFramework(f *kov1.Framework, lease *coordinationv1.Lease, now time.Tim
 		return frameworkLink{Reason: kov1.FrameworkFailoverTimeoutReason, TornDown: true,
 			Message: "No heartbeat since " + since.UTC().Format(time.RFC3339) + ", longer than the failover timeout " + failover.String()}
 	}
-	return frameworkLink{Reason: kov1.FrameworkHeartbeatMissingReason, RecheckAfter: deadline.Sub(now),
+	return frameworkLink{Reason: kov1.FrameworkHeartbeatMissingReason, RecheckAfter: min(deadline.Sub(now), unhealthyResync),
 		Message: "No scheduler heartbeat on Lease " + kov1.HeartbeatLeaseName(f.Name) + "; torn down at " + deadline.UTC().Format(time.RFC3339) + " unless it reconnects"}
 }
+
+// unhealthyResync is how often a disconnected framework or unreachable
+// agent is re-checked even without an event, so a missed Lease event can
+// never leave one disconnected for long.
+const unhealthyResync = 5 * time.Second
 
 // agentReachable decides whether an agent's heartbeat Lease is younger than
 // the agent timeout, and when that may change.
 func agentReachable(lease *coordinationv1.Lease, now time.Time, timeout time.Duration) (bool, time.Duration) {
 	renewed := lastRenew(lease)
 	if renewed.IsZero() {
-		return false, 0
+		return false, unhealthyResync
 	}
 	deadline := renewed.Add(timeout)
 	if now.Before(deadline) {
 		return true, deadline.Sub(now)
 	}
-	return false, 0
+	return false, unhealthyResync
 }

@@ -35,11 +35,12 @@ func TestJudgeFramework(t *testing.T) {
 		reason    string
 		recheck   time.Duration
 	}{
-		"fresh heartbeat":         {f: fw(), lease: lease(5*time.Second, 15), connected: true, reason: kov1.FrameworkHeartbeatFreshReason, recheck: 10 * time.Second},
-		"lapsed, within failover": {f: fw(), lease: lease(30*time.Second, 15), reason: kov1.FrameworkHeartbeatMissingReason, recheck: 30 * time.Second},
-		"lapsed past failover":    {f: fw(), lease: lease(61*time.Second, 15), tornDown: true, reason: kov1.FrameworkFailoverTimeoutReason},
+		"fresh heartbeat":                         {f: fw(), lease: lease(5*time.Second, 15), connected: true, reason: kov1.FrameworkHeartbeatFreshReason, recheck: 10 * time.Second},
+		"lapsed, within failover":                 {f: fw(), lease: lease(30*time.Second, 15), reason: kov1.FrameworkHeartbeatMissingReason, recheck: unhealthyResync},
+		"lapsed, deadline sooner than the resync": {f: fw(), lease: lease(57*time.Second, 15), reason: kov1.FrameworkHeartbeatMissingReason, recheck: 3 * time.Second},
+		"lapsed past failover":                    {f: fw(), lease: lease(61*time.Second, 15), tornDown: true, reason: kov1.FrameworkFailoverTimeoutReason},
 		"never connected, young": {f: fw(func(f *kov1.Framework) { f.CreationTimestamp = metav1.Time{Time: now.Add(-10 * time.Second)} }),
-			reason: kov1.FrameworkHeartbeatMissingReason, recheck: 50 * time.Second},
+			reason: kov1.FrameworkHeartbeatMissingReason, recheck: unhealthyResync},
 		"never connected, old": {f: fw(), tornDown: true, reason: kov1.FrameworkFailoverTimeoutReason},
 		"built-in scheduler never disconnects": {f: fw(func(f *kov1.Framework) {
 			f.Spec.Scheduler = &kov1.BuiltinScheduler{Policy: kov1.SchedulingPolicyFirstFit}
@@ -64,9 +65,9 @@ func TestAgentReachable(t *testing.T) {
 		want    bool
 		recheck time.Duration
 	}{
-		"no lease":      {lease: nil, want: false},
+		"no lease":      {lease: nil, want: false, recheck: unhealthyResync},
 		"fresh":         {lease: lease(10*time.Second, 40), want: true, recheck: 65 * time.Second},
-		"exactly stale": {lease: lease(75*time.Second, 40), want: false},
+		"exactly stale": {lease: lease(75*time.Second, 40), want: false, recheck: unhealthyResync},
 	}
 	for name, tc := range cases {
 		got, recheck := agentReachable(tc.lease, now, 75*time.Second)

@@ -6,9 +6,11 @@ import (
 	"testing"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
@@ -17,12 +19,31 @@ import (
 
 func decline(t *testing.T, o kov1.ResourceOffer, refuse time.Duration) time.Time {
 	t.Helper()
-	cur := &kov1.ResourceOffer{}
-	must(t, cp.Client.Get(context.Background(), client.ObjectKeyFromObject(&o), cur))
-	cur.Spec.Decline = &kov1.OfferDecline{RefuseDuration: &metav1.Duration{Duration: refuse}}
 	at := time.Now()
-	must(t, cp.Client.Update(context.Background(), cur))
+	// As a framework must: the master writes the offer's status meanwhile.
+	must(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur := &kov1.ResourceOffer{}
+		if err := cp.Client.Get(context.Background(), client.ObjectKeyFromObject(&o), cur); err != nil {
+			return err
+		}
+		cur.Spec.Decline = &kov1.OfferDecline{RefuseDuration: &metav1.Duration{Duration: refuse}}
+		return cp.Client.Update(context.Background(), cur)
+	}))
 	return at
+}
+
+// updateFramework changes a framework's spec, retrying on conflicts with the
+// master's status writes.
+func updateFramework(t *testing.T, ns, name string, mutate func(*kov1.Framework)) {
+	t.Helper()
+	must(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		f := &kov1.Framework{}
+		if err := cp.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, f); err != nil {
+			return err
+		}
+		mutate(f)
+		return cp.Client.Update(context.Background(), f)
+	}))
 }
 
 // TestDeclineAndRefuse: a decline (by field or by deleting the offer) hides
@@ -54,10 +75,7 @@ func TestDeclineAndRefuse(t *testing.T) {
 	// A long refuse, lifted by revive.
 	decline(t, third, time.Hour)
 	eventually(t, "the declined offer to go", func() (bool, string) { return len(offers(t, ns, "fw")) == 0, describeOffers(offers(t, ns, "fw")) })
-	f := &kov1.Framework{}
-	must(t, cp.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "fw"}, f))
-	f.Spec.RevivedAt = &metav1.Time{Time: time.Now().Add(time.Second)}
-	must(t, cp.Client.Update(ctx, f))
+	updateFramework(t, ns, "fw", func(f *kov1.Framework) { f.Spec.RevivedAt = &metav1.Time{Time: time.Now().Add(time.Second)} })
 	waitOffer(t, ns, "fw", func(o kov1.ResourceOffer) bool { return o.Name != third.Name })
 }
 
@@ -83,8 +101,7 @@ func TestSuppress(t *testing.T) {
 	if len(offers(t, ns, "quiet")) != 0 {
 		t.Fatal("suppressed framework got an offer")
 	}
-	f.Spec.Offers = kov1.OfferModeActive
-	must(t, cp.Client.Update(ctx, f))
+	updateFramework(t, ns, "quiet", func(f *kov1.Framework) { f.Spec.Offers = kov1.OfferModeActive })
 	waitOffer(t, ns, "quiet", nil)
 }
 
@@ -149,6 +166,20 @@ func TestAgentLoss(t *testing.T) {
 	ns := cp.Namespace(t)
 	startMaster(t, masterConfig{offerTimeout: time.Hour, agentTimeout: 3 * time.Second})
 	a := addAgent(t, ns, "node", b.Resources("cpu", "4", "memory", "4Gi"))
+	// agentd's heartbeat, until the test cuts it.
+	cut := make(chan struct{})
+	beating := make(chan struct{})
+	go func() {
+		defer close(beating)
+		for {
+			select {
+			case <-cut:
+				return
+			case <-time.After(500 * time.Millisecond):
+				renewLease(leaseNS, a.Name)
+			}
+		}
+	}()
 	addFramework(t, b.MakeFramework("aware", ns).Capability(kov1.CapabilityPartitionAware).Obj())
 	addFramework(t, b.MakeFramework("plain", ns).Obj())
 
@@ -163,6 +194,8 @@ func TestAgentLoss(t *testing.T) {
 	waitTask(t, ns, "t-plain", kov1.TaskStaging)
 
 	// No heartbeat renewals from here on: after 3s the agent is lost.
+	close(cut)
+	<-beating
 	eventually(t, "Reachable=False", func() (bool, string) {
 		must(t, cp.Client.Get(ctx, client.ObjectKeyFromObject(a), a))
 		return meta.IsStatusConditionFalse(a.Status.Conditions, kov1.AgentReachableCondition), "still reachable"
@@ -195,9 +228,24 @@ func TestFrameworkFailover(t *testing.T) {
 	f := b.MakeFramework("fw", ns).FailoverTimeout(4 * time.Second).Obj()
 	must(t, cp.Client.Create(ctx, f))
 	heartbeat(t, ns, kov1.HeartbeatLeaseName("fw"), "framework", 2)
+	// The SDK's heartbeat, until the test cuts it.
+	cut, beating := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(beating)
+		for {
+			select {
+			case <-cut:
+				return
+			case <-time.After(500 * time.Millisecond):
+				renewLease(ns, kov1.HeartbeatLeaseName("fw"))
+			}
+		}
+	}()
 	o := waitOffer(t, ns, "fw", nil)
 	must(t, cp.Client.Create(ctx, b.MakeTask("t", ns, "fw").Offer(o.Name).Obj()))
 	waitTask(t, ns, "t", kov1.TaskStaging)
+	close(cut)
+	<-beating
 
 	eventually(t, "Connected=False and the offer rescinded", func() (bool, string) {
 		must(t, cp.Client.Get(ctx, client.ObjectKeyFromObject(f), f))
@@ -267,4 +315,15 @@ func TestBuiltinScheduler(t *testing.T) {
 		c := meta.FindStatusCondition(huge.Status.Conditions, kov1.TaskBoundCondition)
 		return c != nil && c.Reason == kov1.TaskReasonWaitingForOffer, "no Bound condition yet"
 	})
+}
+
+// renewLease renews a heartbeat Lease from a goroutine (no t.Fatal there).
+func renewLease(ns, name string) {
+	l := &coordinationv1.Lease{}
+	if err := cp.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, l); err != nil {
+		return
+	}
+	now := metav1.NewMicroTime(time.Now())
+	l.Spec.RenewTime = &now
+	_ = cp.Client.Update(context.Background(), l)
 }

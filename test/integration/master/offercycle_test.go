@@ -8,7 +8,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
@@ -69,10 +68,7 @@ func TestSeedExample(t *testing.T) {
 	})
 
 	// Declining the rest returns it; with no refuse time it is offered again.
-	o := &kov1.ResourceOffer{}
-	must(t, cp.Client.Get(ctx, client.ObjectKeyFromObject(&offer), o))
-	o.Spec.Decline = &kov1.OfferDecline{RefuseDuration: &metav1.Duration{}}
-	must(t, cp.Client.Update(ctx, o))
+	decline(t, offer, 0)
 	again := waitOffer(t, ns, "fw", func(x kov1.ResourceOffer) bool { return x.Name != offer.Name })
 	if !sameQty(again.Spec.Resources, "cpu", "1") || !sameQty(again.Spec.Resources, "memory", "1Gi") {
 		t.Errorf("re-offer = %s, want 1 cpu / 1Gi", describeOffers([]kov1.ResourceOffer{again}))
