@@ -166,20 +166,7 @@ func TestAgentLoss(t *testing.T) {
 	ns := cp.Namespace(t)
 	startMaster(t, masterConfig{offerTimeout: time.Hour, agentTimeout: 3 * time.Second})
 	a := addAgent(t, ns, "node", b.Resources("cpu", "4", "memory", "4Gi"))
-	// agentd's heartbeat, until the test cuts it.
-	cut := make(chan struct{})
-	beating := make(chan struct{})
-	go func() {
-		defer close(beating)
-		for {
-			select {
-			case <-cut:
-				return
-			case <-time.After(500 * time.Millisecond):
-				renewLease(leaseNS, a.Name)
-			}
-		}
-	}()
+	cutAgentHeartbeat := keepBeating(leaseNS, a.Name) // agentd's heartbeat, until the test cuts it
 	addFramework(t, b.MakeFramework("aware", ns).Capability(kov1.CapabilityPartitionAware).Obj())
 	addFramework(t, b.MakeFramework("plain", ns).Obj())
 
@@ -194,8 +181,7 @@ func TestAgentLoss(t *testing.T) {
 	waitTask(t, ns, "t-plain", kov1.TaskStaging)
 
 	// No heartbeat renewals from here on: after 3s the agent is lost.
-	close(cut)
-	<-beating
+	cutAgentHeartbeat()
 	eventually(t, "Reachable=False", func() (bool, string) {
 		must(t, cp.Client.Get(ctx, client.ObjectKeyFromObject(a), a))
 		return meta.IsStatusConditionFalse(a.Status.Conditions, kov1.AgentReachableCondition), "still reachable"
@@ -228,24 +214,11 @@ func TestFrameworkFailover(t *testing.T) {
 	f := b.MakeFramework("fw", ns).FailoverTimeout(4 * time.Second).Obj()
 	must(t, cp.Client.Create(ctx, f))
 	heartbeat(t, ns, kov1.HeartbeatLeaseName("fw"), "framework", 2)
-	// The SDK's heartbeat, until the test cuts it.
-	cut, beating := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(beating)
-		for {
-			select {
-			case <-cut:
-				return
-			case <-time.After(500 * time.Millisecond):
-				renewLease(ns, kov1.HeartbeatLeaseName("fw"))
-			}
-		}
-	}()
+	cutSchedulerHeartbeat := keepBeating(ns, kov1.HeartbeatLeaseName("fw")) // the SDK's heartbeat
 	o := waitOffer(t, ns, "fw", nil)
 	must(t, cp.Client.Create(ctx, b.MakeTask("t", ns, "fw").Offer(o.Name).Obj()))
 	waitTask(t, ns, "t", kov1.TaskStaging)
-	close(cut)
-	<-beating
+	cutSchedulerHeartbeat()
 
 	eventually(t, "Connected=False and the offer rescinded", func() (bool, string) {
 		must(t, cp.Client.Get(ctx, client.ObjectKeyFromObject(f), f))
@@ -315,6 +288,25 @@ func TestBuiltinScheduler(t *testing.T) {
 		c := meta.FindStatusCondition(huge.Status.Conditions, kov1.TaskBoundCondition)
 		return c != nil && c.Reason == kov1.TaskReasonWaitingForOffer, "no Bound condition yet"
 	})
+}
+
+// keepBeating renews a heartbeat Lease every 500ms, as agentd or the SDK
+// would, until the returned function is called (it waits for the last
+// renewal to finish).
+func keepBeating(ns, name string) (cut func()) {
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(500 * time.Millisecond):
+				renewLease(ns, name)
+			}
+		}
+	}()
+	return func() { close(stop); <-done }
 }
 
 // renewLease renews a heartbeat Lease from a goroutine (no t.Fatal there).
