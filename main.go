@@ -77,7 +77,7 @@ func main() {
 			os.Exit(1)
 		}
 	}
-	heartbeats, _ := labels.NewRequirement(controllers.LabelHeartbeat, selection.Exists, nil)
+	heartbeats, _ := labels.NewRequirement(kov1.LabelHeartbeat, selection.Exists, nil)
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                        scheme,
 		Metrics:                       metricsserver.Options{BindAddress: metricsAddr},

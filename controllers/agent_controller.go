@@ -165,7 +165,7 @@ func (r *AgentReconciler) partitionAware(ctx context.Context, fk types.Namespace
 // heartbeat Lease changes.
 func (r *AgentReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	leaseToAgent := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-		if o.GetNamespace() != r.LeaseNamespace || o.GetLabels()[LabelHeartbeat] != "agent" {
+		if o.GetNamespace() != r.LeaseNamespace || o.GetLabels()[kov1.LabelHeartbeat] != kov1.HeartbeatAgent {
 			return nil
 		}
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: o.GetName()}}}

@@ -8,10 +8,6 @@ import (
 	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
 )
 
-// LabelHeartbeat marks the Leases kubeoffer heartbeats through (value
-// "framework" or "agent"), so the master caches only those.
-const LabelHeartbeat = "kubeoffer.io/heartbeat"
-
 // lastRenew is when a lease was last renewed (or acquired), or zero.
 func lastRenew(l *coordinationv1.Lease) time.Time {
 	if l == nil {

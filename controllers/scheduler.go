@@ -25,12 +25,6 @@ import (
 	"github.com/kubeoffer/kubeoffer/pkg/resources"
 )
 
-// Labels the master puts on the offers it makes.
-const (
-	LabelFramework = "kubeoffer.io/framework"
-	LabelAgent     = "kubeoffer.io/agent"
-)
-
 // DefaultRefuseDuration is Mesos's default refuse time for a decline.
 const DefaultRefuseDuration = 5 * time.Second
 
@@ -482,7 +476,7 @@ func (s *Scheduler) makeOffers(ctx context.Context, w *world, l *ledger) {
 			ObjectMeta: metav1.ObjectMeta{
 				GenerateName: offerNamePrefix(f.Name, o.Agent),
 				Namespace:    f.Namespace,
-				Labels:       map[string]string{LabelFramework: f.Name, LabelAgent: o.Agent},
+				Labels:       map[string]string{kov1.LabelFramework: f.Name, kov1.LabelAgent: o.Agent},
 				OwnerReferences: []metav1.OwnerReference{{APIVersion: kov1.GroupVersion.String(), Kind: "Framework",
 					Name: fw.Name, UID: fw.UID}},
 			},

@@ -225,9 +225,16 @@ type TaskStatus struct {
 // Task is work a framework runs on resources it was offered: one Pod on the
 // offer's node, held to the task's resources. Deleting a Task kills it.
 //
+// Tasks can be listed by field: spec.frameworkName, status.agentName and
+// status.state (e.g. kubectl get tasks --field-selector status.state=Running);
+// agentd watches only the tasks whose status.agentName is its own.
+//
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:categories=kubeoffer
+// +kubebuilder:selectablefield:JSONPath=`.spec.frameworkName`
+// +kubebuilder:selectablefield:JSONPath=`.status.agentName`
+// +kubebuilder:selectablefield:JSONPath=`.status.state`
 // +kubebuilder:printcolumn:name="Framework",type=string,JSONPath=`.spec.frameworkName`
 // +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.status.state`
 // +kubebuilder:printcolumn:name="Node",type=string,JSONPath=`.status.nodeName`

@@ -68,7 +68,7 @@ const leaseNS = "kube-system"
 // startMaster runs a master until the test ends (or stop is called).
 func startMaster(t *testing.T, c masterConfig) *master {
 	t.Helper()
-	heartbeats, _ := labels.NewRequirement(controllers.LabelHeartbeat, selection.Exists, nil)
+	heartbeats, _ := labels.NewRequirement(kov1.LabelHeartbeat, selection.Exists, nil)
 	opts := ctrl.Options{
 		Scheme:                 cp.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
@@ -150,7 +150,7 @@ func heartbeat(t *testing.T, ns, name, kind string, seconds int32) {
 	l := &coordinationv1.Lease{}
 	err := cp.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, l)
 	if apierrors.IsNotFound(err) {
-		l = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{controllers.LabelHeartbeat: kind}},
+		l = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{kov1.LabelHeartbeat: kind}},
 			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("test"), LeaseDurationSeconds: ptr.To(seconds), RenewTime: &now, AcquireTime: &now}}
 		must(t, cp.Client.Create(ctx, l))
 		t.Cleanup(func() { _ = cp.Client.Delete(context.Background(), l) })
