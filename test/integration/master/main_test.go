@@ -225,6 +225,25 @@ func waitOffer(t *testing.T, ns, fw string, ok func(kov1.ResourceOffer) bool) ko
 	return got
 }
 
+// waitAnyOffer waits for an offer to any of the frameworks fws.
+func waitAnyOffer(t *testing.T, ns string, fws ...string) kov1.ResourceOffer {
+	t.Helper()
+	var got kov1.ResourceOffer
+	eventually(t, "an offer to one of "+strings.Join(fws, ", "), func() (bool, string) {
+		var all []kov1.ResourceOffer
+		for _, fw := range fws {
+			os := offers(t, ns, fw)
+			if len(os) > 0 {
+				got = os[0]
+				return true, ""
+			}
+			all = append(all, os...)
+		}
+		return false, describeOffers(all)
+	})
+	return got
+}
+
 func describeOffers(os []kov1.ResourceOffer) string {
 	var parts []string
 	for _, o := range os {
