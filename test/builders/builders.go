@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
 )
@@ -261,5 +262,24 @@ func (w *TaskWrapper) NoContainers() *TaskWrapper {
 // KillGracePeriod sets the kill grace period.
 func (w *TaskWrapper) KillGracePeriod(seconds int64) *TaskWrapper {
 	w.Spec.KillGracePeriodSeconds = &seconds
+	return w
+}
+
+// Bound sets the task's status as the master leaves it after binding it
+// to agent (named after its node), in state.
+func (w *TaskWrapper) Bound(agent string, state kov1.TaskState) *TaskWrapper {
+	w.Status.AgentName, w.Status.NodeName, w.Status.State = agent, agent, state
+	return w
+}
+
+// UID sets the task's UID, as the API server would.
+func (w *TaskWrapper) UID(uid string) *TaskWrapper { w.Task.UID = types.UID(uid); return w }
+
+// Finalizers sets the task's finalizers.
+func (w *TaskWrapper) Finalizers(f ...string) *TaskWrapper { w.Task.Finalizers = f; return w }
+
+// Deleting marks the task deleted at t.
+func (w *TaskWrapper) Deleting(t time.Time) *TaskWrapper {
+	w.DeletionTimestamp = &metav1.Time{Time: t}
 	return w
 }
