@@ -25,11 +25,13 @@ generate: ## Generate DeepCopy methods for the API types.
 	$(CONTROLLER_GEN) object:headerFile="$(CURDIR)/hack/boilerplate.go.txt" paths="$(CURDIR)/api/..."
 
 .PHONY: manifests
-manifests: ## Generate CRDs and RBAC into config/.
+manifests: ## Generate CRDs and the master's and agentd's RBAC into config/.
 	$(CONTROLLER_GEN) crd rbac:roleName=kubeoffer-master \
 		paths="$(CURDIR)/api/..." paths="$(CURDIR)/controllers/..." \
 		output:crd:artifacts:config="$(CURDIR)/config/crd/bases" \
 		output:rbac:artifacts:config="$(CURDIR)/config/rbac"
+	$(CONTROLLER_GEN) rbac:roleName=kubeoffer-agentd paths="$(CURDIR)/agentd/..." \
+		output:rbac:artifacts:config="$(CURDIR)/config/rbac/agentd"
 	go run ./hack/crdpostprocess config/crd/bases/*.yaml
 
 .PHONY: verify-generated

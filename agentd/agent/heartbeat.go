@@ -28,7 +28,7 @@ type Heartbeat struct {
 	Options Options
 }
 
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;create;update
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;create;update,namespace=kubeoffer-system
 
 // NeedLeaderElection is false: every agentd heartbeats.
 func (h *Heartbeat) NeedLeaderElection() bool { return false }

@@ -160,7 +160,7 @@ func (cp *ControlPlane) Namespace(t testing.TB) string {
 	return ns.Name
 }
 
-// emptyNamespace removes the kubeoffer objects and Leases in ns. envtest
+// emptyNamespace removes the kubeoffer objects, Pods and Leases in ns. envtest
 // has no namespace controller, so a deleted namespace keeps its objects
 // forever; left behind, one test's frameworks would compete for the next
 // test's offers. Finalizers are dropped: the master that would honour them
@@ -194,6 +194,10 @@ func (cp *ControlPlane) emptyNamespace(ctx context.Context, ns string) error {
 		if err := cp.Client.DeleteAllOf(ctx, kind, client.InNamespace(ns)); err != nil && !apierrors.IsNotFound(err) {
 			return err
 		}
+	}
+	// No kubelet confirms a graceful Pod deletion here: delete at once.
+	if err := cp.Client.DeleteAllOf(ctx, &corev1.Pod{}, client.InNamespace(ns), client.GracePeriodSeconds(0)); err != nil && !apierrors.IsNotFound(err) {
+		return err
 	}
 	return nil
 }

@@ -65,7 +65,7 @@ func TestLeaderHandover(t *testing.T) {
 	waitTask(t, ns, "before", kov1.TaskStaging)
 
 	// The leader stops (releasing the Lease); the follower takes over.
-	first.stop()
+	first.Stop()
 	eventually(t, "the follower to lead", func() (bool, string) {
 		h := leaseHolder(t, ns)
 		return h != "" && h != leader, "holder " + h

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,21 +14,12 @@ import (
 
 	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
 	b "github.com/kubeoffer/kubeoffer/test/builders"
+	"github.com/kubeoffer/kubeoffer/test/harness"
 )
 
 func decline(t *testing.T, o kov1.ResourceOffer, refuse time.Duration) time.Time {
 	t.Helper()
-	at := time.Now()
-	// As a framework must: the master writes the offer's status meanwhile.
-	must(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cur := &kov1.ResourceOffer{}
-		if err := cp.Client.Get(context.Background(), client.ObjectKeyFromObject(&o), cur); err != nil {
-			return err
-		}
-		cur.Spec.Decline = &kov1.OfferDecline{RefuseDuration: &metav1.Duration{Duration: refuse}}
-		return cp.Client.Update(context.Background(), cur)
-	}))
-	return at
+	return harness.Decline(t, cp.Client, o, refuse)
 }
 
 // updateFramework changes a framework's spec, retrying on conflicts with the
@@ -293,31 +283,5 @@ func TestBuiltinScheduler(t *testing.T) {
 }
 
 // keepBeating renews a heartbeat Lease every 500ms, as agentd or the SDK
-// would, until the returned function is called (it waits for the last
-// renewal to finish).
-func keepBeating(ns, name string) (cut func()) {
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(500 * time.Millisecond):
-				renewLease(ns, name)
-			}
-		}
-	}()
-	return func() { close(stop); <-done }
-}
-
-// renewLease renews a heartbeat Lease from a goroutine (no t.Fatal there).
-func renewLease(ns, name string) {
-	l := &coordinationv1.Lease{}
-	if err := cp.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, l); err != nil {
-		return
-	}
-	now := metav1.NewMicroTime(time.Now())
-	l.Spec.RenewTime = &now
-	_ = cp.Client.Update(context.Background(), l)
-}
+// would, until the returned function is called.
+func keepBeating(ns, name string) (cut func()) { return harness.KeepBeating(cp.Client, ns, name) }

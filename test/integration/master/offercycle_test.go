@@ -86,13 +86,13 @@ func TestSeedExample(t *testing.T) {
 			"allocated " + qty(f.Status.Allocated, "cpu") + " offered " + qty(f.Status.Offered, "cpu") + " share " + f.Status.DominantShare
 	})
 	fk := ns + "/fw"
-	if got := testutil.ToFloat64(m.metrics.OffersSent.WithLabelValues(fk)); got < 2 {
+	if got := testutil.ToFloat64(m.Metrics.OffersSent.WithLabelValues(fk)); got < 2 {
 		t.Errorf("offers_sent_total = %v, want ≥ 2", got)
 	}
-	if got := testutil.ToFloat64(m.metrics.OffersAccepted.WithLabelValues(fk)); got != 2 {
+	if got := testutil.ToFloat64(m.Metrics.OffersAccepted.WithLabelValues(fk)); got != 2 {
 		t.Errorf("offers_accepted_total = %v, want 2", got)
 	}
-	if got := testutil.ToFloat64(m.metrics.OffersDeclined.WithLabelValues(fk)); got != 1 {
+	if got := testutil.ToFloat64(m.Metrics.OffersDeclined.WithLabelValues(fk)); got != 1 {
 		t.Errorf("offers_declined_total = %v, want 1", got)
 	}
 	eventually(t, "the Offered event", func() (bool, string) { return hasEvent(t, ns, offer.Name, "Offered") })

@@ -1,0 +1,96 @@
+package harness
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
+	"github.com/kubeoffer/kubeoffer/controllers"
+	"github.com/kubeoffer/kubeoffer/test/controlplane"
+)
+
+// Master is one master running in a test.
+type Master struct {
+	Metrics *controllers.Metrics
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// MasterConfig tunes a test master; zero fields take fast test defaults.
+type MasterConfig struct {
+	OfferTimeout time.Duration
+	// AgentTimeout defaults to an hour: agents never time out unless a test
+	// asks for it.
+	AgentTimeout time.Duration
+	// AgentLeaseNamespace holds the agents' heartbeat Leases.
+	AgentLeaseNamespace string
+	// LeaderElection is the leader Lease's namespace; empty for none.
+	LeaderElection string
+}
+
+// StartMaster runs a master (controllers.SetupMaster, as main.go does)
+// until the test ends or Stop is called. It allocates every 200ms.
+func StartMaster(t testing.TB, cp *controlplane.ControlPlane, c MasterConfig) *Master {
+	t.Helper()
+	heartbeats, _ := labels.NewRequirement(kov1.LabelHeartbeat, selection.Exists, nil)
+	opts := ctrl.Options{
+		Scheme:                 cp.Scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&coordinationv1.Lease{}: {Label: labels.NewSelector().Add(*heartbeats)},
+		}},
+		Controller: ControllerConfig(),
+	}
+	if c.LeaderElection != "" {
+		opts.LeaderElection = true
+		opts.LeaderElectionID = "kubeoffer-master"
+		opts.LeaderElectionNamespace = c.LeaderElection
+		opts.LeaseDuration = ptr.To(2 * time.Second)
+		opts.RenewDeadline = ptr.To(1500 * time.Millisecond)
+		opts.RetryPeriod = ptr.To(200 * time.Millisecond)
+		opts.LeaderElectionReleaseOnCancel = true
+	}
+	mgr, err := ctrl.NewManager(cp.Config, opts)
+	if err != nil {
+		t.Fatalf("creating manager: %v", err)
+	}
+	if c.AgentTimeout == 0 {
+		c.AgentTimeout = time.Hour
+	}
+	m := &Master{Metrics: controllers.NewMetrics(prometheus.NewRegistry()), done: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	if _, err := controllers.SetupMaster(ctx, mgr, controllers.MasterOptions{
+		Scheduler: controllers.SchedulerOptions{AllocationInterval: 200 * time.Millisecond, OfferTimeout: c.OfferTimeout,
+			MinAllocatable: controllers.DefaultMinAllocatable()},
+		AgentTimeout: c.AgentTimeout, AgentLeaseNamespace: c.AgentLeaseNamespace, Metrics: m.Metrics,
+	}); err != nil {
+		t.Fatalf("setting up master: %v", err)
+	}
+	go func() {
+		defer close(m.done)
+		if err := mgr.Start(ctx); err != nil {
+			t.Errorf("master stopped: %v", err)
+		}
+	}()
+	t.Cleanup(m.Stop)
+	return m
+}
+
+// Stop stops the master and waits for it; safe to call twice.
+func (m *Master) Stop() {
+	m.cancel()
+	<-m.done
+}
