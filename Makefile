@@ -72,12 +72,18 @@ test: lint verify-generated envtest-assets ## Everything CI runs: lint, generate
 ##@ Build and run
 
 .PHONY: build
-build: ## Build the master into bin/kubeoffer-master.
+build: ## Build the master and agentd into bin/ (static binaries).
 	CGO_ENABLED=0 go build -trimpath -o bin/kubeoffer-master .
+	CGO_ENABLED=0 go build -trimpath -o bin/kubeoffer-agentd ./agentd
 
 .PHONY: run
 run: ## Run the master against the cluster of $$KUBECONFIG (out of cluster).
 	go run . --kubeconfig="$${KUBECONFIG:-$$HOME/.kube/config}" --metrics-bind-address=:8080 --health-probe-bind-address=:8081
+
+.PHONY: run-agentd
+run-agentd: ## Run agentd for node $$NODE_NAME against the cluster of $$KUBECONFIG (out of cluster).
+	go run ./agentd --kubeconfig="$${KUBECONFIG:-$$HOME/.kube/config}" --node-name="$${NODE_NAME:?set NODE_NAME to the node to run for}" \
+		--metrics-bind-address=:8082 --health-probe-bind-address=:8083
 
 .PHONY: bench
 bench: ## Allocator benchmarks at Mesos's grid (agents x frameworks).

@@ -52,9 +52,7 @@ type agentd struct {
 func startAgentd(t *testing.T, node string, mutate func(*agent.Options)) *agentd {
 	t.Helper()
 	ctx := context.Background()
-	if err := cp.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: leaseNS}}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
+	ensureLeaseNamespace(t)
 	opts := agent.Options{NodeName: node, Identity: "test-" + node, LeaseNamespace: leaseNS, HeartbeatInterval: 500 * time.Millisecond,
 		StatusResync: 2 * time.Second, Metrics: agent.NewMetrics(prometheus.NewRegistry())}
 	if mutate != nil {
@@ -79,6 +77,16 @@ func startAgentd(t *testing.T, node string, mutate func(*agent.Options)) *agentd
 	}()
 	t.Cleanup(a.stop)
 	return a
+}
+
+// ensureLeaseNamespace creates the namespace of the agents' Leases, as
+// the chart does.
+func ensureLeaseNamespace(t *testing.T) {
+	t.Helper()
+	err := cp.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: leaseNS}})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
 }
 
 // stop stops agentd and waits for it; safe to call twice.
@@ -237,3 +245,5 @@ func errString(err error) string {
 func describe(st kov1.AgentStatus) string {
 	return fmt.Sprintf("capacity %v allocatable %v allocated %v conditions %v", st.Capacity, st.Allocatable, st.Allocated, st.Conditions)
 }
+
+func clientKey(name string) client.ObjectKey { return client.ObjectKey{Name: name} }
