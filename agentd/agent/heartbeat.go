@@ -2,17 +2,15 @@ package agent
 
 import (
 	"context"
-	"fmt"
 	"time"
 
-	coordinationv1 "k8s.io/api/coordination/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
+	"github.com/kubeoffer/kubeoffer/pkg/heartbeat"
 )
 
 // Heartbeat renews the agent's heartbeat Lease (named after the node, in
@@ -55,41 +53,11 @@ func (h *Heartbeat) Start(ctx context.Context) error {
 	}
 }
 
-// Renew creates or renews the heartbeat Lease once.
+// Renew creates or renews the heartbeat Lease once. The Lease says it lasts
+// five intervals, Mesos's agent timeout in pings.
 func (h *Heartbeat) Renew(ctx context.Context) error {
-	now := metav1.NewMicroTime(h.Clock.Now())
-	// Mesos's agent timeout is five pings; the Lease says the same.
-	duration := ptr.To(int32(max(1, (5*h.Options.HeartbeatInterval).Round(time.Second)/time.Second)))
-	key := types.NamespacedName{Namespace: h.Options.LeaseNamespace, Name: h.Options.NodeName}
-	l := &coordinationv1.Lease{}
-	err := h.Client.Get(ctx, key, l)
-	if apierrors.IsNotFound(err) {
-		l = &coordinationv1.Lease{
-			ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, Labels: heartbeatLabels()},
-			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(h.Options.Identity), LeaseDurationSeconds: duration,
-				AcquireTime: &now, RenewTime: &now},
-		}
-		if err := h.Client.Create(ctx, l); err != nil {
-			return fmt.Errorf("creating heartbeat lease %s: %w", key, err)
-		}
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("reading heartbeat lease %s: %w", key, err)
-	}
-	if l.Labels == nil {
-		l.Labels = map[string]string{}
-	}
-	for k, v := range heartbeatLabels() {
-		l.Labels[k] = v
-	}
-	if l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity != h.Options.Identity {
-		l.Spec.HolderIdentity, l.Spec.AcquireTime = ptr.To(h.Options.Identity), &now
-		l.Spec.LeaseTransitions = ptr.To(ptr.Deref(l.Spec.LeaseTransitions, 0) + 1)
-	}
-	l.Spec.RenewTime, l.Spec.LeaseDurationSeconds = &now, duration
-	if err := h.Client.Update(ctx, l); err != nil {
-		return fmt.Errorf("renewing heartbeat lease %s: %w", key, err)
-	}
-	return nil
+	return heartbeat.Renew(ctx, h.Client, heartbeat.Lease{
+		Key:  types.NamespacedName{Namespace: h.Options.LeaseNamespace, Name: h.Options.NodeName},
+		Kind: kov1.HeartbeatAgent, Identity: h.Options.Identity, Duration: 5 * h.Options.HeartbeatInterval,
+	}, h.Clock.Now())
 }

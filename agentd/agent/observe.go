@@ -29,13 +29,14 @@ type Observation struct {
 //
 //	Pending, or Running with a container not started → Starting
 //	Running, every container started                 → Running
-//	Succeeded                                        → Finished, exit 0
+//	Succeeded                                        → Finished, exit 0, the
+//	  first termination message (the task's result) as the message
 //	Failed                                           → Failed, with the first
 //	  failed container's exit code and ContainerOOMKilled or ContainerFailed
 func Observe(pod *corev1.Pod) Observation {
 	switch pod.Status.Phase {
 	case corev1.PodSucceeded:
-		return Observation{State: kov1.TaskFinished, Message: "All containers exited 0", ExitCode: ptrInt32(0), StartTime: startTime(pod)}
+		return Observation{State: kov1.TaskFinished, Message: orDefault(output(pod), "All containers exited 0"), ExitCode: ptrInt32(0), StartTime: startTime(pod)}
 	case corev1.PodFailed:
 		return failed(pod)
 	case corev1.PodRunning:
@@ -55,6 +56,20 @@ func Observe(pod *corev1.Pod) Observation {
 		}
 		return Observation{State: kov1.TaskStarting, Message: orDefault(msg, "Pod "+pod.Name+" created on node "+pod.Spec.NodeName)}
 	}
+}
+
+// output is the first termination message of the Pod's app containers
+// (what a container wrote to its terminationMessagePath): the small result
+// a finished task returns, as Mesos's TaskStatus.data.
+func output(pod *corev1.Pod) string {
+	for _, cs := range pod.Status.ContainerStatuses {
+		if term := cs.State.Terminated; term != nil {
+			if msg := strings.TrimSpace(term.Message); msg != "" {
+				return msg
+			}
+		}
+	}
+	return ""
 }
 
 // failed describes a Failed Pod by its first container that exited

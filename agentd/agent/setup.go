@@ -18,10 +18,6 @@ import (
 	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
 )
 
-func heartbeatLabels() map[string]string {
-	return map[string]string{kov1.LabelHeartbeat: kov1.HeartbeatAgent}
-}
-
 // ManagerOptions narrows a manager's caches to this node's objects — its
 // Node and Agent, the Pods on the node, the Tasks bound to it (a field
 // selector on status.agentName, so agentd never lists the cluster's tasks)

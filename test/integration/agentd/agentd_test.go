@@ -159,10 +159,10 @@ func TestTaskLifecycle(t *testing.T) {
 	for _, reason := range []string{"Starting", "Running", "Finished"} {
 		harness.Eventually(t, "a "+reason+" Event", func() (bool, string) { return harness.HasEvent(t, cp.Client, ns, "web", reason) })
 	}
-	if got := testutil.ToFloat64(ad.metrics.Launches.WithLabelValues("created")); got != 1 {
+	if got := testutil.ToFloat64(ad.Metrics.Launches.WithLabelValues("created")); got != 1 {
 		t.Errorf("launches = %v, want 1", got)
 	}
-	if testutil.CollectAndCount(ad.metrics.LaunchLatency) != 1 {
+	if testutil.CollectAndCount(ad.Metrics.LaunchLatency) != 1 {
 		t.Error("launch latency not observed")
 	}
 }
@@ -226,7 +226,7 @@ func TestPodSecurityRefusal(t *testing.T) {
 	if len(pods(t, ns, "root")) != 0 {
 		t.Error("a refused Pod exists")
 	}
-	if got := testutil.ToFloat64(ad.metrics.Launches.WithLabelValues("rejected")); got != 1 {
+	if got := testutil.ToFloat64(ad.Metrics.Launches.WithLabelValues("rejected")); got != 1 {
 		t.Errorf("rejected launches = %v, want 1", got)
 	}
 }
@@ -289,19 +289,19 @@ func TestRestart(t *testing.T) {
 	if n := len(pods(t, ns, "mid")); n != 1 {
 		t.Fatalf("%d Pods for the task, want 1", n)
 	}
-	if got := testutil.ToFloat64(first.metrics.Launches.WithLabelValues("created")); got != 0 {
+	if got := testutil.ToFloat64(first.Metrics.Launches.WithLabelValues("created")); got != 0 {
 		t.Errorf("agentd launched %v Pods for a task whose Pod existed", got)
 	}
 
 	// Down while the task runs and finishes; up again, it reports it.
-	first.stop()
+	first.Stop()
 	exitPod(t, ns, "mid", 0, "Completed")
 	second := startAgentd(t, node, nil)
 	harness.WaitTask(t, cp.Client, ns, "mid", kov1.TaskFinished)
 	if n := len(pods(t, ns, "mid")); n != 1 {
 		t.Errorf("%d Pods for the task after restart, want 1", n)
 	}
-	if got := testutil.ToFloat64(second.metrics.Launches.WithLabelValues("created")); got != 0 {
+	if got := testutil.ToFloat64(second.Metrics.Launches.WithLabelValues("created")); got != 0 {
 		t.Errorf("the restarted agentd launched %v Pods", got)
 	}
 }

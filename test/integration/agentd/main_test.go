@@ -12,16 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/kubeoffer/kubeoffer/agentd/agent"
 	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
@@ -33,85 +28,27 @@ import (
 var cp *controlplane.ControlPlane
 
 // leaseNS is where agentd heartbeats, as in a real install.
-const leaseNS = agent.DefaultLeaseNamespace
+const leaseNS = harness.AgentLeaseNamespace
 
 func TestMain(m *testing.M) {
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(harness.LogLevel())))
 	os.Exit(controlplane.Run(m, &cp))
 }
 
-// agentd is one agentd running in a test.
-type agentd struct {
-	metrics *agent.Metrics
-	cancel  context.CancelFunc
-	done    chan struct{}
-}
+type agentd = harness.Agentd
 
-// startAgentd runs agentd for node (as main.go does, out of cluster) until
-// the test ends or stop is called. mutate may change its options.
+// startAgentd runs agentd for node until the test ends or Stop is called.
 func startAgentd(t *testing.T, node string, mutate func(*agent.Options)) *agentd {
 	t.Helper()
-	ctx := context.Background()
-	ensureLeaseNamespace(t)
-	opts := agent.Options{NodeName: node, Identity: "test-" + node, LeaseNamespace: leaseNS, HeartbeatInterval: 500 * time.Millisecond,
-		StatusResync: 2 * time.Second, Metrics: agent.NewMetrics(prometheus.NewRegistry())}
-	if mutate != nil {
-		mutate(&opts)
-	}
-	mgr, err := ctrl.NewManager(cp.Config, agent.ManagerOptions(ctrl.Options{
-		Scheme:                 cp.Scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Controller:             harness.ControllerConfig(),
-	}, node))
-	harness.Must(t, err)
-	harness.Must(t, agent.Setup(mgr, opts))
-	a := &agentd{metrics: opts.Metrics, done: make(chan struct{})}
-	runCtx, cancel := context.WithCancel(ctx)
-	a.cancel = cancel
-	go func() {
-		defer close(a.done)
-		if err := mgr.Start(runCtx); err != nil {
-			t.Errorf("agentd stopped: %v", err)
-		}
-	}()
-	t.Cleanup(a.stop)
-	return a
+	return harness.StartAgentd(t, cp, node, mutate)
 }
 
-// ensureLeaseNamespace creates the namespace of the agents' Leases, as
-// the chart does.
-func ensureLeaseNamespace(t *testing.T) {
-	t.Helper()
-	err := cp.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: leaseNS}})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
-}
+func ensureLeaseNamespace(t *testing.T) { harness.EnsureLeaseNamespace(t, cp) }
 
-// stop stops agentd and waits for it; safe to call twice.
-func (a *agentd) stop() {
-	a.cancel()
-	<-a.done
-}
-
-// addNode creates a Ready node named uniquely for the test (the kubelet
-// would register it) and removes it, its Agent and its Lease at the end.
+// addNode registers a Ready node named uniquely for the test.
 func addNode(t *testing.T, ns, name string, allocatable corev1.ResourceList, labels map[string]string) string {
 	t.Helper()
-	ctx := context.Background()
-	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: ns + "-" + name, Labels: labels}}
-	harness.Must(t, cp.Client.Create(ctx, n))
-	t.Cleanup(func() {
-		ctx := context.Background()
-		_ = cp.Client.Delete(ctx, n)
-		_ = cp.Client.Delete(ctx, &kov1.Agent{ObjectMeta: metav1.ObjectMeta{Name: n.Name}})
-		_ = cp.Client.Delete(ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: leaseNS, Name: n.Name}})
-	})
-	n.Status.Allocatable, n.Status.Capacity = allocatable, allocatable
-	n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", LastHeartbeatTime: metav1.Now()}}
-	harness.Must(t, cp.Client.Status().Update(ctx, n))
-	return n.Name
+	return harness.AddNode(t, cp, ns, name, allocatable, labels)
 }
 
 // bind creates task and binds it to node in state Staging, as the master
@@ -172,31 +109,13 @@ func kubelet(t *testing.T, ns, name string, mutate func(p *corev1.Pod)) {
 // runPod: every container of the Pod is running.
 func runPod(t *testing.T, ns, name string) {
 	t.Helper()
-	kubelet(t, ns, name, func(p *corev1.Pod) {
-		now := metav1.Now()
-		p.Status.Phase, p.Status.StartTime = corev1.PodRunning, &now
-		p.Status.ContainerStatuses = nil
-		for _, c := range p.Spec.Containers {
-			p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{Name: c.Name, Image: c.Image, Ready: true,
-				State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}})
-		}
-	})
+	kubelet(t, ns, name, harness.SetRunning)
 }
 
 // exitPod: the Pod's containers exited with code (and reason, e.g. OOMKilled).
 func exitPod(t *testing.T, ns, name string, code int32, reason string) {
 	t.Helper()
-	kubelet(t, ns, name, func(p *corev1.Pod) {
-		p.Status.Phase = corev1.PodSucceeded
-		if code != 0 || reason == "OOMKilled" {
-			p.Status.Phase = corev1.PodFailed
-		}
-		p.Status.ContainerStatuses = nil
-		for _, c := range p.Spec.Containers {
-			p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{Name: c.Name, Image: c.Image,
-				State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: code, Reason: reason, FinishedAt: metav1.Now()}}})
-		}
-	})
+	kubelet(t, ns, name, func(p *corev1.Pod) { harness.SetExited(p, code, reason, "") })
 }
 
 // reap waits for the Pod to be deleted gracefully and confirms the
