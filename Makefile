@@ -26,7 +26,7 @@ generate: ## Generate DeepCopy methods for the API types.
 
 .PHONY: manifests
 manifests: ## Generate CRDs and the master's and agentd's RBAC into config/.
-	$(CONTROLLER_GEN) crd rbac:roleName=kubeoffer-master \
+	$(CONTROLLER_GEN) crd:generateEmbeddedObjectMeta=true rbac:roleName=kubeoffer-master \
 		paths="$(CURDIR)/api/..." paths="$(CURDIR)/controllers/..." \
 		output:crd:artifacts:config="$(CURDIR)/config/crd/bases" \
 		output:rbac:artifacts:config="$(CURDIR)/config/rbac"

@@ -388,6 +388,12 @@ func (d *Driver) Reconcile(ctx context.Context) ([]kov1.Task, error) {
 	return l.Items, nil
 }
 
+// Namespace is the framework's namespace.
+func (d *Driver) Namespace() string { return d.cfg.Namespace }
+
+// Name is the framework's name.
+func (d *Driver) Name() string { return d.cfg.Name }
+
 // Client is the driver's (uncached) client, for anything else a scheduler
 // needs (e.g. reading a ConfigMap).
 func (d *Driver) Client() client.Client { return d.client }

@@ -108,6 +108,8 @@ func TestTaskLifecycle(t *testing.T) {
 	node := addNode(t, ns, "node", b.Resources("cpu", "4", "memory", "4Gi"), nil)
 	ad := startAgentd(t, node, nil)
 	task := b.MakeTask("web", ns, "fw").Resources(b.Resources("cpu", "1", "memory", "256Mi")).Ports(kov1.PortRange{Begin: 31005, End: 31005}).Obj()
+	task.Spec.Template.Labels = map[string]string{"app": "web"}
+	task.Spec.Template.Annotations = map[string]string{"example.com/note": "kept"}
 	bind(t, task, node)
 
 	pod := waitPod(t, ns, "web")
@@ -124,8 +126,8 @@ func TestTaskLifecycle(t *testing.T) {
 	if ref := metav1.GetControllerOf(pod); ref == nil || ref.Kind != "Task" || ref.Name != "web" {
 		t.Errorf("controller %+v, want the Task", ref)
 	}
-	if pod.Labels[kov1.LabelFramework] != "fw" || pod.Labels[kov1.LabelTask] != "web" {
-		t.Errorf("labels %v", pod.Labels)
+	if pod.Labels[kov1.LabelFramework] != "fw" || pod.Labels[kov1.LabelTask] != "web" || pod.Labels["app"] != "web" || pod.Annotations["example.com/note"] != "kept" {
+		t.Errorf("labels %v annotations %v; want kubeoffer's labels and the template's labels and annotations", pod.Labels, pod.Annotations)
 	}
 	if !hasEnv(c, "PORT0", "31005") {
 		t.Errorf("env %v lacks PORT0=31005", c.Env)
