@@ -300,7 +300,10 @@ func (s *Scheduler) placeBuiltin(ctx context.Context, w *world) {
 		}
 		placed := t.DeepCopy()
 		placed.Spec.OfferName = cands[i].Offer
-		if err := s.Client.Update(ctx, placed); err != nil {
+		// A patch of offerName alone: an Update would resend the whole spec,
+		// and a template written without metadata (kubectl) would come back
+		// with an empty one, which the immutability rule refuses.
+		if err := s.Client.Patch(ctx, placed, client.MergeFromWithOptions(t, client.MergeFromWithOptimisticLock{})); err != nil {
 			ctrl.LoggerFrom(ctx).V(1).Info("Could not place task; will retry", "Task", klog.KObj(t), "err", err.Error())
 			continue
 		}

@@ -62,11 +62,13 @@ func (r *TaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	log.FromContext(ctx).V(1).Info("Task step", "state", t.Status.State, "action", act.String())
 	switch act.Verb {
 	case AddFinalizer:
-		controllerutil.AddFinalizer(t, kov1.TaskKillFinalizer)
-		return r.update(ctx, t)
+		next := t.DeepCopy()
+		controllerutil.AddFinalizer(next, kov1.TaskKillFinalizer)
+		return r.patchFinalizers(ctx, t, next)
 	case ReleaseFinalizer:
-		controllerutil.RemoveFinalizer(t, kov1.TaskKillFinalizer)
-		return r.update(ctx, t)
+		next := t.DeepCopy()
+		controllerutil.RemoveFinalizer(next, kov1.TaskKillFinalizer)
+		return r.patchFinalizers(ctx, t, next)
 	case Launch:
 		return r.launch(ctx, t)
 	case StopPod:
@@ -98,8 +100,12 @@ func (r *TaskReconciler) pod(ctx context.Context, t *kov1.Task) (*corev1.Pod, er
 	return pod, nil
 }
 
-func (r *TaskReconciler) update(ctx context.Context, t *kov1.Task) (ctrl.Result, error) {
-	if err := r.Client.Update(ctx, t); err != nil {
+// patchFinalizers writes next's finalizers with a patch guarded by the
+// resourceVersion. Not an Update: that would resend the whole spec, and a
+// template written without metadata (kubectl) would come back with an empty
+// one, which the API's immutability rule refuses.
+func (r *TaskReconciler) patchFinalizers(ctx context.Context, t, next *kov1.Task) (ctrl.Result, error) {
+	if err := r.Client.Patch(ctx, next, client.MergeFromWithOptions(t, client.MergeFromWithOptimisticLock{})); err != nil {
 		if apierrors.IsConflict(err) {
 			return ctrl.Result{RequeueAfter: conflictRetry}, nil
 		}
