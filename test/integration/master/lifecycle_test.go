@@ -116,7 +116,12 @@ func TestBadOffers(t *testing.T) {
 	addAgent(t, ns, "node", b.Resources("cpu", "2", "memory", "2Gi"))
 	addFramework(t, b.MakeFramework("fw", ns).Obj())
 	addFramework(t, b.MakeFramework("other", ns).Obj())
-	o := waitOffer(t, ns, "fw", nil)
+	// Either framework may be offered the agent first (the master may see
+	// either scheduler connect first): it owns the offer, the other is the
+	// foreigner.
+	o := waitAnyOffer(t, ns, "fw", "other")
+	owner := o.Spec.FrameworkName
+	foreigner := map[string]string{"fw": "other", "other": "fw"}[owner]
 
 	cases := map[string]struct {
 		task   *kov1.Task
@@ -124,11 +129,11 @@ func TestBadOffers(t *testing.T) {
 		reason string
 		msg    string
 	}{
-		"stale": {task: b.MakeTask("stale", ns, "fw").Offer("no-such-offer").Obj(),
+		"stale": {task: b.MakeTask("stale", ns, owner).Offer("no-such-offer").Obj(),
 			state: kov1.TaskDropped, reason: kov1.TaskReasonOfferNotFound, msg: "does not exist"},
-		"foreign": {task: b.MakeTask("foreign", ns, "other").Offer(o.Name).Obj(),
+		"foreign": {task: b.MakeTask("foreign", ns, foreigner).Offer(o.Name).Obj(),
 			state: kov1.TaskDropped, reason: kov1.TaskReasonOfferNotOwned, msg: "a framework can accept only its own offers"},
-		"too-small": {task: b.MakeTask("too-small", ns, "fw").Offer(o.Name).Resources(b.Resources("cpu", "3")).Obj(),
+		"too-small": {task: b.MakeTask("too-small", ns, owner).Offer(o.Name).Resources(b.Resources("cpu", "3")).Obj(),
 			state: kov1.TaskDropped, reason: kov1.TaskReasonInsufficientResources, msg: "cpu: need 3, have 2"},
 		"no-framework": {task: b.MakeTask("no-framework", ns, "ghost").Offer(o.Name).Obj(),
 			state: kov1.TaskError, reason: kov1.TaskReasonFrameworkNotFound, msg: "does not exist"},
