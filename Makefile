@@ -25,7 +25,7 @@ generate: ## Generate DeepCopy methods for the API types.
 	$(CONTROLLER_GEN) object:headerFile="$(CURDIR)/hack/boilerplate.go.txt" paths="$(CURDIR)/api/..."
 
 .PHONY: manifests
-manifests: ## Generate CRDs and the master's and agentd's RBAC into config/.
+manifests: ## Generate CRDs and the master's and agentd's RBAC into config/, and sync them into the chart.
 	$(CONTROLLER_GEN) crd:generateEmbeddedObjectMeta=true rbac:roleName=kubeoffer-master \
 		paths="$(CURDIR)/api/..." paths="$(CURDIR)/controllers/..." \
 		output:crd:artifacts:config="$(CURDIR)/config/crd/bases" \
@@ -33,10 +33,12 @@ manifests: ## Generate CRDs and the master's and agentd's RBAC into config/.
 	$(CONTROLLER_GEN) rbac:roleName=kubeoffer-agentd paths="$(CURDIR)/agentd/..." \
 		output:rbac:artifacts:config="$(CURDIR)/config/rbac/agentd"
 	go run ./hack/crdpostprocess config/crd/bases/*.yaml
+	go run ./hack/chartsync
 
 .PHONY: verify-generated
 verify-generated: generate manifests ## Fail when generated files are stale.
-	@git diff --exit-code -- api config || { echo "Generated files are stale: run 'make generate manifests' and commit." >&2; exit 1; }
+	@git diff --exit-code -- api config charts || { echo "Generated files are stale: run 'make generate manifests' and commit." >&2; exit 1; }
+	@test -z "$$(git status --porcelain -- api config charts)" || { git status --porcelain -- api config charts; echo "Generated files are not committed: run 'make generate manifests' and commit." >&2; exit 1; }
 
 .PHONY: fmt
 fmt: ## Run gofmt on the code.
@@ -62,11 +64,15 @@ test-unit: ## Unit tests: pure packages, no control plane.
 	go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v -e /test/)
 
 .PHONY: test-integration
-test-integration: envtest-assets ## Integration tests on a real kube-apiserver + etcd (envtest).
+test-integration: envtest-assets helm ## Integration tests on a real kube-apiserver + etcd (envtest).
 	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" go test $(GO_TEST_FLAGS) ./test/integration/...
 
+.PHONY: helm
+helm: ## Build (once) the Helm CLI from the module proxy into bin/helm/.
+	hack/build-binaries.sh helm
+
 .PHONY: test
-test: lint verify-generated envtest-assets ## Everything CI runs: lint, generated-code check, unit and integration tests.
+test: lint verify-generated envtest-assets helm ## Everything CI runs: lint, generated-code check, unit and integration tests.
 	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" go test $(GO_TEST_FLAGS) ./...
 
 ##@ Build and run
@@ -84,6 +90,18 @@ run: ## Run the master against the cluster of $$KUBECONFIG (out of cluster).
 run-agentd: ## Run agentd for node $$NODE_NAME against the cluster of $$KUBECONFIG (out of cluster).
 	go run ./agentd --kubeconfig="$${KUBECONFIG:-$$HOME/.kube/config}" --node-name="$${NODE_NAME:?set NODE_NAME to the node to run for}" \
 		--metrics-bind-address=:8082 --health-probe-bind-address=:8083
+
+.PHONY: chart-lint
+chart-lint: helm ## Lint the Helm chart.
+	"$$(hack/build-binaries.sh --print-dir helm)/helm" lint --strict charts/kubeoffer
+
+.PHONY: deploy
+deploy: ## Install kubeoffer with kustomize (config/default) into the cluster of $$KUBECONFIG.
+	kubectl apply --server-side -k config/default
+
+.PHONY: undeploy
+undeploy: ## Remove what `make deploy` installed.
+	kubectl delete --ignore-not-found -k config/default
 
 .PHONY: bench
 bench: ## Allocator benchmarks at Mesos's grid (agents x frameworks).

@@ -5,6 +5,7 @@
 # when missing, so a second run costs nothing; bumping a pin rebuilds.
 #
 #   hack/build-binaries.sh kube-apiserver etcd      # envtest's control plane
+#   hack/build-binaries.sh helm                     # the chart's linter and installer
 #   hack/build-binaries.sh --print-dir kube         # where kube binaries go
 set -euo pipefail
 
@@ -16,6 +17,8 @@ export GOFLAGS=-mod=mod
 
 kube_version() { (cd "$root/hack/kube" && go list -m -f '{{.Version}}' k8s.io/kubernetes); }
 etcd_version() { (cd "$root/hack/etcd" && go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3); }
+helm_version() { (cd "$root/hack/helm" && go list -m -f '{{.Version}}' helm.sh/helm/v3); }
+helm_dir() { echo "$root/bin/helm/$(helm_version)"; }
 kube_dir() { echo "$root/bin/kube/$(kube_version)"; }
 etcd_dir() { echo "$root/bin/etcd/$(etcd_version)"; }
 
@@ -23,7 +26,8 @@ if [[ ${1:-} == --print-dir ]]; then
   case ${2:-} in
     kube) kube_dir ;;
     etcd) etcd_dir ;;
-    *) echo "usage: $0 --print-dir kube|etcd" >&2; exit 2 ;;
+    helm) helm_dir ;;
+    *) echo "usage: $0 --print-dir kube|etcd|helm" >&2; exit 2 ;;
   esac
   exit 0
 fi
@@ -57,10 +61,23 @@ build_etcd() {
   mv "$dir/etcd.tmp" "$dir/etcd"
 }
 
+build_helm() {
+  local dir version
+  dir=$(helm_dir)
+  version=$(helm_version)
+  [[ -x $dir/helm ]] && return 0
+  echo "Building helm $version (cached in ${dir#"$root"/} afterwards)" >&2
+  mkdir -p "$dir"
+  (cd "$root/hack/helm" && CGO_ENABLED=0 go build -trimpath -o "$dir/helm.tmp" \
+    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$version" helm.sh/helm/v3/cmd/helm)
+  mv "$dir/helm.tmp" "$dir/helm"
+}
+
 [[ $# -gt 0 ]] || { echo "usage: $0 BINARY... (kube-apiserver, kubelet, …, etcd)" >&2; exit 2; }
 for name in "$@"; do
   case $name in
     etcd) build_etcd ;;
+    helm) build_helm ;;
     kube-apiserver|kube-controller-manager|kube-scheduler|kubelet|kube-proxy|kubectl) build_kube "$name" ;;
     *) echo "unknown binary $name" >&2; exit 2 ;;
   esac
