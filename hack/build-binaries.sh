@@ -6,6 +6,7 @@
 #
 #   hack/build-binaries.sh kube-apiserver etcd      # envtest's control plane
 #   hack/build-binaries.sh helm                     # the chart's linter and installer
+#   hack/build-binaries.sh containerd               # the local cluster's runtime (+ shim, ctr)
 #   hack/build-binaries.sh --print-dir kube         # where kube binaries go
 set -euo pipefail
 
@@ -17,6 +18,8 @@ export GOFLAGS=-mod=mod
 
 kube_version() { (cd "$root/hack/kube" && go list -m -f '{{.Version}}' k8s.io/kubernetes); }
 etcd_version() { (cd "$root/hack/etcd" && go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3); }
+containerd_version() { (cd "$root/hack/containerd" && go list -m -f '{{.Version}}' github.com/containerd/containerd/v2); }
+containerd_dir() { echo "$root/bin/containerd/$(containerd_version)"; }
 helm_version() { (cd "$root/hack/helm" && go list -m -f '{{.Version}}' helm.sh/helm/v3); }
 helm_dir() { echo "$root/bin/helm/$(helm_version)"; }
 kube_dir() { echo "$root/bin/kube/$(kube_version)"; }
@@ -27,7 +30,8 @@ if [[ ${1:-} == --print-dir ]]; then
     kube) kube_dir ;;
     etcd) etcd_dir ;;
     helm) helm_dir ;;
-    *) echo "usage: $0 --print-dir kube|etcd|helm" >&2; exit 2 ;;
+    containerd) containerd_dir ;;
+    *) echo "usage: $0 --print-dir kube|etcd|helm|containerd" >&2; exit 2 ;;
   esac
   exit 0
 fi
@@ -73,11 +77,26 @@ build_helm() {
   mv "$dir/helm.tmp" "$dir/helm"
 }
 
+build_containerd() {
+  local dir version name
+  dir=$(containerd_dir)
+  version=$(containerd_version)
+  mkdir -p "$dir"
+  for name in containerd containerd-shim-runc-v2 ctr; do
+    [[ -x $dir/$name ]] && continue
+    echo "Building $name $version (cached in ${dir#"$root"/} afterwards)" >&2
+    (cd "$root/hack/containerd" && CGO_ENABLED=0 go build -trimpath -tags "no_btrfs urfave_cli_no_docs" -o "$dir/$name.tmp" \
+      -ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=$version" "github.com/containerd/containerd/v2/cmd/$name")
+    mv "$dir/$name.tmp" "$dir/$name"
+  done
+}
+
 [[ $# -gt 0 ]] || { echo "usage: $0 BINARY... (kube-apiserver, kubelet, …, etcd)" >&2; exit 2; }
 for name in "$@"; do
   case $name in
     etcd) build_etcd ;;
     helm) build_helm ;;
+    containerd) build_containerd ;;
     kube-apiserver|kube-controller-manager|kube-scheduler|kubelet|kube-proxy|kubectl) build_kube "$name" ;;
     *) echo "unknown binary $name" >&2; exit 2 ;;
   esac
