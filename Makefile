@@ -71,9 +71,14 @@ test-integration: envtest-assets helm ## Integration tests on a real kube-apiser
 helm: ## Build (once) the Helm CLI from the module proxy into bin/helm/.
 	hack/build-binaries.sh helm
 
+.PHONY: test-e2e
+test-e2e: ## End-to-end tests: helm install on a real local cluster (root; see hack/cluster.sh), real containers.
+	hack/e2e.sh
+
 .PHONY: test
-test: lint verify-generated envtest-assets helm ## Everything CI runs: lint, generated-code check, unit and integration tests.
+test: lint verify-generated envtest-assets helm ## Everything CI runs: lint, generated-code check, unit, integration and end-to-end tests.
 	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" go test $(GO_TEST_FLAGS) ./...
+	$(MAKE) test-e2e
 
 ##@ Build and run
 
@@ -90,6 +95,14 @@ run: ## Run the master against the cluster of $$KUBECONFIG (out of cluster).
 run-agentd: ## Run agentd for node $$NODE_NAME against the cluster of $$KUBECONFIG (out of cluster).
 	go run ./agentd --kubeconfig="$${KUBECONFIG:-$$HOME/.kube/config}" --node-name="$${NODE_NAME:?set NODE_NAME to the node to run for}" \
 		--metrics-bind-address=:8082 --health-probe-bind-address=:8083
+
+.PHONY: cluster-up
+cluster-up: ## Bring up the local single-node cluster (root; bin/cluster/admin.kubeconfig).
+	hack/cluster.sh up
+
+.PHONY: cluster-down
+cluster-down: ## Tear the local cluster down, leaving nothing behind.
+	hack/cluster.sh down
 
 .PHONY: chart-lint
 chart-lint: helm ## Lint the Helm chart.

@@ -10,6 +10,7 @@
 #   hack/cluster.sh up      # build what is missing, start, wait until usable
 #   hack/cluster.sh down    # stop everything, leave nothing behind
 #   hack/cluster.sh env     # print `export KUBECONFIG=…`
+#   hack/cluster.sh images  # rebuild kubeoffer's images and import them
 #
 # Needs root (cgroups, mounts, iptables). State lives in bin/cluster/
 # (KUBEOFFER_CLUSTER_DIR); only PIDs recorded there are ever killed.
@@ -353,5 +354,6 @@ case ${1:-} in
   up) up ;;
   down) down ;;
   env) echo "export KUBECONFIG=$state/admin.kubeconfig" ;;
-  *) echo "usage: $0 up|down|env" >&2; exit 2 ;;
+  images) images ;;
+  *) echo "usage: $0 up|down|env|images" >&2; exit 2 ;;
 esac

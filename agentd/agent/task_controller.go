@@ -39,7 +39,7 @@ type TaskReconciler struct {
 	Metrics   *Metrics
 }
 
-// +kubebuilder:rbac:groups=kubeoffer.io,resources=tasks,verbs=get;list;watch;update
+// +kubebuilder:rbac:groups=kubeoffer.io,resources=tasks,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=kubeoffer.io,resources=tasks/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=kubeoffer.io,resources=tasks/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;delete
