@@ -96,6 +96,14 @@ run-agentd: ## Run agentd for node $$NODE_NAME against the cluster of $$KUBECONF
 	go run ./agentd --kubeconfig="$${KUBECONFIG:-$$HOME/.kube/config}" --node-name="$${NODE_NAME:?set NODE_NAME to the node to run for}" \
 		--metrics-bind-address=:8082 --health-probe-bind-address=:8083
 
+.PHONY: demo
+demo: ## The README's first command: a real local cluster, kubeoffer via helm, sample frameworks running (root).
+	hack/demo.sh
+
+.PHONY: demo-down
+demo-down: ## Tear the demo's cluster down, leaving nothing behind.
+	hack/cluster.sh down
+
 .PHONY: cluster-up
 cluster-up: ## Bring up the local single-node cluster (root; bin/cluster/admin.kubeconfig).
 	hack/cluster.sh up

@@ -216,7 +216,9 @@ images() {
   go -C "$root/hack/images" run . -repo "$root" -out "$root/bin/images" >&2
   local tar
   for tar in "$root"/bin/images/*.tar; do
-    "$(containerd_bin ctr)" --address "$state/containerd/containerd.sock" -n k8s.io images import --all-platforms "$tar" >/dev/null
+    local out
+    out=$("$(containerd_bin ctr)" --address "$state/containerd/containerd.sock" -n k8s.io images import --all-platforms "$tar" 2>&1) ||
+      die "importing $tar: $out"
   done
 }
 
@@ -302,6 +304,9 @@ down() {
   local quiet=${1:-}
   [[ -d $state ]] || { [[ -n $quiet ]] || log "nothing to tear down"; return 0; }
   [[ -n $quiet ]] || log "tearing down"
+  # Best effort from here: one step failing must not stop the others.
+  set +e +o pipefail
+  trap - ERR
   # Pods first, while the kubelet runs: it stops them and runs CNI DEL.
   if [[ -f $state/pids/kubelet ]] && kc get --raw /readyz >/dev/null 2>&1; then
     kc delete pods --all -A --grace-period=1 --wait=false >/dev/null 2>&1 || true
@@ -313,7 +318,12 @@ down() {
   stop kube-proxy
   stop kubelet
   kill_leftover_tasks
+  # The runc shims of this containerd (they name its socket) outlive it.
+  pgrep -f -- "-address $state/containerd/containerd.sock" >"$state/pids/shims" 2>/dev/null
   stop containerd
+  local pid
+  while read -r pid; do kill -9 "$pid" 2>/dev/null; done <"$state/pids/shims"
+  rm -f "$state/pids/shims"
   stop kube-scheduler
   stop kube-controller-manager
   stop kube-apiserver
@@ -347,6 +357,11 @@ down() {
     [[ -d $cg ]] && find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null || true
   done
   rm -rf "$state"
+  set -e -o pipefail
+  if [[ -d $state ]]; then
+    log "could not remove ${state#"$root"/} (still mounted?)"
+    return 1
+  fi
   [[ -n $quiet ]] || log "down: nothing left"
 }
 

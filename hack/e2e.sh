@@ -8,5 +8,5 @@ trap '"$root/hack/cluster.sh" down' EXIT
 "$root/hack/build-binaries.sh" helm
 "$root/hack/cluster.sh" up
 export KUBEOFFER_E2E_KUBECONFIG=$root/bin/cluster/admin.kubeconfig
-go test -tags e2e -count=1 -timeout 30m -v ./test/e2e/ 2>&1 | grep -v '^{"level"' 
+go test -tags e2e -count=1 -timeout 30m -v ./test/e2e/  2>&1 | grep --line-buffered -v '^{"level"'
 exit "${PIPESTATUS[0]}"
