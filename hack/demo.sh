@@ -30,7 +30,8 @@ kubectl create namespace batch-demo --dry-run=client -o yaml | kubectl apply -f 
 sed -e 's/--tasks=8/--tasks=6/' examples/batch/deploy.yaml | kubectl apply -n batch-demo -f -
 
 say "Watching (Ctrl-C stops watching; the cluster stays up)"
-go run ./hack/demowatch --kubeconfig "$KUBECONFIG" --namespaces demo,batch-demo --until-done || true
+go run ./hack/demowatch --kubeconfig "$KUBECONFIG" --namespaces demo,batch-demo --until-done \
+  --until-result batch-demo/pi=batch.examples.kubeoffer.io/result || true
 
 cat <<EOM
 

@@ -27,6 +27,7 @@ import (
 func main() {
 	namespaces := flag.String("namespaces", "default", "Comma-separated namespaces to show.")
 	untilDone := flag.Bool("until-done", false, "Stop once every task has ended (and at least one exists).")
+	waitResult := flag.String("until-result", "", "With --until-done, also wait for this framework's result annotation: namespace/framework=annotation.")
 	timeout := flag.Duration("timeout", 10*time.Minute, "Stop after this long.")
 	flag.Parse()
 	scheme := runtime.NewScheme()
@@ -44,8 +45,12 @@ func main() {
 	nss := strings.Split(*namespaces, ",")
 	for {
 		screen, done := draw(ctx, c, nss)
+		result, haveResult := annotation(ctx, c, *waitResult)
+		if *waitResult != "" {
+			screen += fmt.Sprintf("\n%s: %s\n", *waitResult, orDash(result))
+		}
 		fmt.Print("\033[H\033[2J" + screen)
-		if *untilDone && done {
+		if *untilDone && done && (*waitResult == "" || haveResult) {
 			fmt.Println("\nEvery task has ended.")
 			return
 		}
@@ -106,6 +111,21 @@ func draw(ctx context.Context, c client.Client, nss []string) (string, bool) {
 	fmt.Fprintf(w, "\n%d of %d tasks ended\n", ended, total)
 	_ = w.Flush()
 	return b.String(), total > 0 && ended == total
+}
+
+// annotation reads "namespace/framework=key" off a Framework.
+func annotation(ctx context.Context, c client.Client, spec string) (string, bool) {
+	ref, key, ok := strings.Cut(spec, "=")
+	ns, name, ok2 := strings.Cut(ref, "/")
+	if !ok || !ok2 {
+		return "", false
+	}
+	fw := &kov1.Framework{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, fw); err != nil {
+		return "", false
+	}
+	v, ok := fw.Annotations[key]
+	return v, ok
 }
 
 func cond(cs []metav1.Condition, t string) string {
