@@ -11,6 +11,9 @@ CONTROLLER_GEN ?= go -C hack/tools tool controller-gen
 # proxy at the versions pinned in hack/kube and hack/etcd, cached in bin/.
 KUBEBUILDER_ASSETS ?= $(CURDIR)/bin/envtest
 GO_TEST_FLAGS ?= -race -count=1
+# The scale harness's grids (make bench; FULL=1 make bench).
+BENCH_GRID ?= -agents 100,1000 -frameworks 1,10 -tasks 2000
+BENCH_GRID_FULL ?= -agents 100,1000,5000 -frameworks 1,10,100 -tasks 10000
 
 ##@ General
 
@@ -125,5 +128,8 @@ undeploy: ## Remove what `make deploy` installed.
 	kubectl delete --ignore-not-found -k config/default
 
 .PHONY: bench
-bench: ## Allocator benchmarks at Mesos's grid (agents x frameworks).
+bench: envtest-assets ## Benchmarks: the allocator at Mesos's grid, then the scale harness (quick grid; FULL=1 for the full one) into results/.
 	go test -run '^$$' -bench BenchmarkAllocate -benchtime 5x ./pkg/allocator/
+	hack/build-binaries.sh kube-scheduler
+	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" go -C hack/scale run . $(if $(FULL),$(BENCH_GRID_FULL),$(BENCH_GRID))
+

@@ -1,0 +1,288 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
+	"github.com/kubeoffer/kubeoffer/test/controlplane"
+)
+
+// offerLatency runs tasks that take a whole agent for 2s, twice as many
+// as there are agents, and measures from each task's finish to the next
+// offer made on its agent.
+func offerLatency(ctx context.Context, cfg *rest.Config, c client.Client, f *fleet, obs *observer, count int) (latency, error) {
+	ns := "short"
+	f.duration = 2 * time.Second
+	defer func() { f.duration = 0 }()
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		return latency{}, err
+	}
+	if err := c.Create(ctx, &kov1.Framework{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "short"},
+		Spec: kov1.FrameworkSpec{Scheduler: &kov1.BuiltinScheduler{Policy: kov1.SchedulingPolicyFirstFit}}}); err != nil {
+		return latency{}, err
+	}
+	var mu sync.Mutex
+	var samples []time.Duration
+	used := map[string]time.Time{}
+	// Offers are watched through their own informer.
+	ca, err := cache.New(cfg, cache.Options{Scheme: c.Scheme(), DefaultNamespaces: map[string]cache.Config{ns: {}}})
+	if err != nil {
+		return latency{}, err
+	}
+	inf, err := ca.GetInformer(ctx, &kov1.ResourceOffer{})
+	if err != nil {
+		return latency{}, err
+	}
+	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{AddFunc: func(obj any) {
+		o, ok := obj.(*kov1.ResourceOffer)
+		if !ok {
+			return
+		}
+		now := time.Now()
+		f.mu.Lock()
+		freed, ok := f.finished[o.Spec.AgentName]
+		f.mu.Unlock()
+		mu.Lock()
+		defer mu.Unlock()
+		if ok && used[o.Spec.AgentName] != freed {
+			used[o.Spec.AgentName] = freed
+			samples = append(samples, now.Sub(freed))
+		}
+	}}); err != nil {
+		return latency{}, err
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { _ = ca.Start(cctx) }()
+	ca.WaitForCacheSync(cctx)
+	if err := parallel(ctx, count, 16, func(i int) error {
+		t := benchTask(ns, fmt.Sprintf("short-%05d", i), "short", "16", "60Gi")
+		if err := c.Create(ctx, t); err != nil {
+			return err
+		}
+		obs.created1(ns, t.Name)
+		return nil
+	}); err != nil {
+		return latency{}, err
+	}
+	var finished atomic.Int64
+	err = waitFor(ctx, 10*time.Minute, func() bool {
+		var l kov1.TaskList
+		if c.List(ctx, &l, client.InNamespace(ns)) != nil {
+			return false
+		}
+		n := 0
+		for _, t := range l.Items {
+			if t.Status.State == kov1.TaskFinished {
+				n++
+			}
+		}
+		finished.Store(int64(n))
+		return n >= count
+	})
+	if err != nil {
+		return latency{}, fmt.Errorf("short tasks: %d of %d finished: %w", finished.Load(), count, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return latencies(samples), c.DeleteAllOf(ctx, &kov1.Task{}, client.InNamespace(ns))
+}
+
+// fairness runs m built-in frameworks in weighted roles, each wanting the
+// whole cluster (4-cpu tasks that run until the end), samples each one's
+// dominant share (its cpu over the cluster's) every 500ms until the cluster
+// is full, and compares the last sample with the weighted fair share.
+func fairness(ctx context.Context, c client.Client, n, m int, roleOf func(int) string, weights map[string]int32) (map[string][]float64, map[string]float64, float64, error) {
+	ns := "fair"
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		return nil, nil, 0, err
+	}
+	perRole := map[string]int{}
+	for i := range m {
+		perRole[roleOf(i)]++
+	}
+	var totalWeight float64
+	for r := range perRole {
+		totalWeight += float64(weights[r])
+	}
+	fair := map[string]float64{}
+	slots := 4 * n // 4-cpu tasks on 16-cpu agents
+	for i := range m {
+		name := fmt.Sprintf("fw-%d", i)
+		r := roleOf(i)
+		fair[name] = float64(weights[r]) / totalWeight / float64(perRole[r])
+		if err := c.Create(ctx, &kov1.Framework{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+			Spec: kov1.FrameworkSpec{Role: r, Scheduler: &kov1.BuiltinScheduler{Policy: kov1.SchedulingPolicyFirstFit}}}); err != nil {
+			return nil, nil, 0, err
+		}
+	}
+	// Each framework asks for the whole cluster; interleave the creations so
+	// no framework is first in line.
+	if err := parallel(ctx, slots*m, 16, func(i int) error {
+		return c.Create(ctx, benchTask(ns, fmt.Sprintf("f%d-%05d", i%m, i/m), fmt.Sprintf("fw-%d", i%m), "4", "8Gi"))
+	}); err != nil {
+		return nil, nil, 0, err
+	}
+	shares := map[string][]float64{}
+	for start := time.Now(); time.Since(start) < 5*time.Minute; {
+		var l kov1.TaskList
+		if err := c.List(ctx, &l, client.InNamespace(ns)); err != nil {
+			return nil, nil, 0, err
+		}
+		counts := map[string]int{}
+		total := 0
+		for _, t := range l.Items {
+			if t.Status.State == kov1.TaskRunning {
+				counts[t.Spec.FrameworkName]++
+				total++
+			}
+		}
+		for name := range fair {
+			shares[name] = append(shares[name], float64(counts[name])/float64(slots))
+		}
+		if total >= slots {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	maxErr := 0.0
+	for name, want := range fair {
+		s := shares[name]
+		maxErr = math.Max(maxErr, math.Abs(s[len(s)-1]-want)/want*100)
+	}
+	return shares, fair, maxErr, c.DeleteAllOf(ctx, &kov1.Task{}, client.InNamespace(ns))
+}
+
+// kubeScheduler registers n fake Nodes (same capacity as the agents, no
+// kubelet), runs kube-scheduler built from source at the pinned version,
+// creates k Pods and measures create → bound.
+func kubeScheduler(ctx context.Context, cp *controlplane.ControlPlane, n, k int) (float64, latency, error) {
+	c := cp.Client
+	if err := parallel(ctx, n, 16, func(i int) error {
+		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("fake-node-%05d", i), Labels: map[string]string{corev1.LabelHostname: fmt.Sprintf("fake-node-%05d", i)}}}
+		if err := c.Create(ctx, node); err != nil {
+			return err
+		}
+		node.Status.Capacity = corev1.ResourceList{corev1.ResourceCPU: mustQ("16"), corev1.ResourceMemory: mustQ("64Gi"), corev1.ResourcePods: mustQ("250")}
+		node.Status.Allocatable = node.Status.Capacity
+		node.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "Fake", LastHeartbeatTime: metav1.Now()}}
+		return c.Status().Update(ctx, node)
+	}); err != nil {
+		return 0, latency{}, err
+	}
+	dir, err := exec.Command(filepath.Join(controlplane.RepoRoot(), "hack", "build-binaries.sh"), "--print-dir", "kube").Output()
+	if err != nil {
+		return 0, latency{}, err
+	}
+	bin := filepath.Join(strings.TrimSpace(string(dir)), "kube-scheduler")
+	if err := exec.Command(filepath.Join(controlplane.RepoRoot(), "hack", "build-binaries.sh"), "kube-scheduler").Run(); err != nil {
+		return 0, latency{}, fmt.Errorf("building kube-scheduler: %w", err)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sched := exec.CommandContext(sctx, bin, "--kubeconfig", cp.KubeconfigPath, "--leader-elect=false", "--secure-port=0", "-v=0")
+	if err := sched.Start(); err != nil {
+		return 0, latency{}, err
+	}
+	defer func() { cancel(); _ = sched.Wait() }()
+
+	ns := "kube-sched"
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		return 0, latency{}, err
+	}
+	var mu sync.Mutex
+	created, bound := map[string]time.Time{}, map[string]time.Time{}
+	ca, err := cache.New(cp.Config, cache.Options{Scheme: cp.Scheme, DefaultNamespaces: map[string]cache.Config{ns: {}}})
+	if err != nil {
+		return 0, latency{}, err
+	}
+	inf, err := ca.GetInformer(sctx, &corev1.Pod{})
+	if err != nil {
+		return 0, latency{}, err
+	}
+	onPod := func(obj any) {
+		if p, ok := obj.(*corev1.Pod); ok && p.Spec.NodeName != "" {
+			mu.Lock()
+			if _, seen := bound[p.Name]; !seen {
+				bound[p.Name] = time.Now()
+			}
+			mu.Unlock()
+		}
+	}
+	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{AddFunc: onPod, UpdateFunc: func(_, o any) { onPod(o) }}); err != nil {
+		return 0, latency{}, err
+	}
+	go func() { _ = ca.Start(sctx) }()
+	ca.WaitForCacheSync(sctx)
+	if err := parallel(ctx, k, 16, func(i int) error {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("p-%05d", i)},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: "busybox:stable",
+				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: mustQ("100m"), corev1.ResourceMemory: mustQ("128Mi")}}}}}}
+		if err := c.Create(ctx, p); err != nil {
+			return err
+		}
+		mu.Lock()
+		created[p.Name] = time.Now()
+		mu.Unlock()
+		return nil
+	}); err != nil {
+		return 0, latency{}, err
+	}
+	if err := waitFor(ctx, 10*time.Minute, func() bool { mu.Lock(); defer mu.Unlock(); return len(bound) >= k }); err != nil {
+		return 0, latency{}, fmt.Errorf("%d of %d pods bound: %w", len(bound), k, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var first, last time.Time
+	var ds []time.Duration
+	for name, c := range created {
+		if first.IsZero() || c.Before(first) {
+			first = c
+		}
+		b := bound[name]
+		if b.After(last) {
+			last = b
+		}
+		ds = append(ds, b.Sub(c))
+	}
+	return float64(k) / last.Sub(first).Seconds(), latencies(ds), nil
+}
+
+// writeCeiling is how many ConfigMaps 32 writers create per second in 10s:
+// the API server's write ceiling on this machine.
+func writeCeiling(ctx context.Context, c client.Client) float64 {
+	ns := "ceiling"
+	_ = c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	var n atomic.Int64
+	end := time.Now().Add(10 * time.Second)
+	var wg sync.WaitGroup
+	for w := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; time.Now().Before(end); i++ {
+				cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("w%d-%d", w, i)}, Data: map[string]string{"k": "v"}}
+				if c.Create(ctx, cm) == nil {
+					n.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(n.Load()) / 10
+}

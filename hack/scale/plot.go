@@ -1,0 +1,136 @@
+package main
+
+import (
+	"fmt"
+	"image/color"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+)
+
+// plots draws throughput and latency against agents (one framework), and
+// the dominant shares over time of the fairness run.
+func plots(dir string, rep *Report) error {
+	var one []Point
+	for _, p := range rep.Points {
+		if p.Frameworks == rep.Points[0].Frameworks {
+			one = append(one, p)
+		}
+	}
+	sort.Slice(one, func(i, j int) bool { return one[i].Agents < one[j].Agents })
+	line := func(get func(Point) float64) plotter.XYs {
+		xys := make(plotter.XYs, len(one))
+		for i, p := range one {
+			xys[i].X, xys[i].Y = float64(p.Agents), get(p)
+		}
+		return xys
+	}
+
+	tp := plot.New()
+	tp.Title.Text = fmt.Sprintf("Throughput, %d tasks (%d framework)", one[0].Tasks, one[0].Frameworks)
+	tp.X.Label.Text, tp.Y.Label.Text = "agents (nodes)", "tasks (pods) per second"
+	tp.X.Scale, tp.X.Tick.Marker = plot.LogScale{}, plot.LogTicks{}
+	if err := plotutil.AddLinePoints(tp,
+		"kubeoffer built-in, create→Running", line(func(p Point) float64 { return p.BuiltinTasksPerSec }),
+		"kubeoffer SDK framework, create→Running", line(func(p Point) float64 { return p.SDKTasksPerSec }),
+		"kube-scheduler, create→bound", line(func(p Point) float64 { return p.KubeSchedPodsPerSec })); err != nil {
+		return err
+	}
+	if err := tp.Save(7*vg.Inch, 4*vg.Inch, filepath.Join(dir, "throughput.png")); err != nil {
+		return err
+	}
+
+	lp := plot.New()
+	lp.Title.Text = "Latency (built-in scheduler)"
+	lp.X.Label.Text, lp.Y.Label.Text = "agents (nodes)", "milliseconds"
+	lp.X.Scale, lp.X.Tick.Marker = plot.LogScale{}, plot.LogTicks{}
+	if err := plotutil.AddLinePoints(lp,
+		"create→Running p50", line(func(p Point) float64 { return p.BuiltinRunning.P50 }),
+		"create→Running p99", line(func(p Point) float64 { return p.BuiltinRunning.P99 }),
+		"create→bound p99", line(func(p Point) float64 { return p.BuiltinBound.P99 }),
+		"kube-scheduler create→bound p99", line(func(p Point) float64 { return p.KubeSchedBound.P99 })); err != nil {
+		return err
+	}
+	if err := lp.Save(7*vg.Inch, 4*vg.Inch, filepath.Join(dir, "latency.png")); err != nil {
+		return err
+	}
+
+	for _, p := range rep.Points {
+		if p.Shares == nil {
+			continue
+		}
+		sp := plot.New()
+		sp.Title.Text = fmt.Sprintf("Dominant shares over time: %d frameworks in roles weighted 1:2:3, %d agents", p.Frameworks, p.Agents)
+		sp.X.Label.Text, sp.Y.Label.Text = "seconds", "dominant share"
+		names := make([]string, 0, len(p.Shares))
+		for n := range p.Shares {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for i, n := range names {
+			xys := make(plotter.XYs, len(p.Shares[n]))
+			for j, v := range p.Shares[n] {
+				xys[j].X, xys[j].Y = float64(j)/2, v
+			}
+			l, err := plotter.NewLine(xys)
+			if err != nil {
+				return err
+			}
+			l.Color = plotutil.Color(i)
+			sp.Add(l)
+			sp.Legend.Add(fmt.Sprintf("%s (fair %.3f)", n, p.FairShares[n]), l)
+			fairLine, _ := plotter.NewLine(plotter.XYs{{X: 0, Y: p.FairShares[n]}, {X: float64(len(xys)) / 2, Y: p.FairShares[n]}})
+			fairLine.Color = color.Gray{Y: 160}
+			fairLine.Dashes = []vg.Length{vg.Points(3), vg.Points(3)}
+			sp.Add(fairLine)
+		}
+		sp.Legend.Top = true
+		if err := sp.Save(7*vg.Inch, 4*vg.Inch, filepath.Join(dir, fmt.Sprintf("shares-%d-agents-%d-frameworks.png", p.Agents, p.Frameworks))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func markdown(rep *Report) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# kubeoffer scale run, %s\n\nMachine: %s. One kube-apiserver v1.36.3 + etcd v3.6.16 per grid point; the master is the built binary; agents are simulated in one process (kwok-style: Agent objects, heartbeat Leases, task status as agentd would write it).\n\n", rep.Date, rep.Machine)
+	fmt.Fprintf(&b, "API server write ceiling on this machine (32 writers creating ConfigMaps): **%.0f writes/s**.\n\n", rep.APIWriteCeiling)
+	b.WriteString("| agents | frameworks | tasks | built-in tasks/s | create→bound p50/p90/p99 ms | create→Running p50/p90/p99 ms | SDK tasks/s | SDK create→Running p50/p99 ms | kube-scheduler pods/s | create→bound p50/p99 ms | kubeoffer ÷ kube-scheduler | offer after free p50/p99 ms | allocation cycle mean / p99 ms | API writes per task | master CPU s / peak MiB |\n")
+	b.WriteString("|---:|---:|---:|---:|---|---|---:|---|---:|---|---:|---|---|---:|---|\n")
+	for _, p := range rep.Points {
+		fmt.Fprintf(&b, "| %d | %d | %d | %.0f | %.0f / %.0f / %.0f | %.0f / %.0f / %.0f | %.0f | %.0f / %.0f | %.0f | %.0f / %.0f | %.2f | %.0f / %.0f | %.1f / ≤%.0f | %.1f | %.1f / %.0f |\n",
+			p.Agents, p.Frameworks, p.Tasks, p.BuiltinTasksPerSec, p.BuiltinBound.P50, p.BuiltinBound.P90, p.BuiltinBound.P99,
+			p.BuiltinRunning.P50, p.BuiltinRunning.P90, p.BuiltinRunning.P99, p.SDKTasksPerSec, p.SDKRunning.P50, p.SDKRunning.P99,
+			p.KubeSchedPodsPerSec, p.KubeSchedBound.P50, p.KubeSchedBound.P99, p.RatioToKubeSched, p.OfferLatency.P50, p.OfferLatency.P99,
+			p.AllocationMeanMs, p.AllocationP99Ms, p.WritesPerTask, p.MasterCPUSec, p.MasterPeakMiB)
+	}
+	for _, p := range rep.Points {
+		if p.FairShares == nil {
+			continue
+		}
+		fmt.Fprintf(&b, "\n**Fairness** (%d agents, %d frameworks in roles weighted 1:2:3, every framework wanting the whole cluster): largest error of a final dominant share against its weighted fair share **%.1f%%**.\n\n| framework | final share | fair share |\n|---|---:|---:|\n", p.Agents, p.Frameworks, p.MaxFairErr)
+		names := make([]string, 0, len(p.FairShares))
+		for n := range p.FairShares {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			s := p.Shares[n]
+			fmt.Fprintf(&b, "| %s | %.3f | %.3f |\n", n, s[len(s)-1], p.FairShares[n])
+		}
+	}
+	b.WriteString("\n![throughput](throughput.png)\n\n![latency](latency.png)\n")
+	for _, p := range rep.Points {
+		if p.Shares != nil {
+			fmt.Fprintf(&b, "\n![shares](shares-%d-agents-%d-frameworks.png)\n", p.Agents, p.Frameworks)
+		}
+	}
+	b.WriteString("\nThe simulated agents' CPU is this harness's process: see results.json (`simulatedAgentsCpuSeconds`).\n")
+	return b.String()
+}
