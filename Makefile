@@ -12,7 +12,7 @@ CONTROLLER_GEN ?= go -C hack/tools tool controller-gen
 KUBEBUILDER_ASSETS ?= $(CURDIR)/bin/envtest
 GO_TEST_FLAGS ?= -race -count=1
 # The scale harness's grids (make bench; FULL=1 make bench).
-BENCH_GRID ?= -agents 100,1000 -frameworks 1,10 -tasks 2000
+BENCH_GRID ?= -agents 100,1000 -frameworks 1,10 -tasks 1000
 BENCH_GRID_FULL ?= -agents 100,1000,5000 -frameworks 1,10,100 -tasks 10000
 
 ##@ General

@@ -37,6 +37,8 @@ func main() {
 		leaseDuration, renewDeadline, retry time.Duration
 		opts                                controllers.MasterOptions
 		minCPU, minMemory                   string
+		qps                                 float64
+		burst                               int
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint (0 disables it).")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
@@ -52,6 +54,8 @@ func main() {
 	flag.StringVar(&opts.AgentLeaseNamespace, "agent-lease-namespace", "kubeoffer-system", "Namespace of the agents' heartbeat Leases.")
 	flag.StringVar(&minCPU, "min-allocatable-cpu", "10m", "An offer must hold at least this much CPU, or the minimum memory.")
 	flag.StringVar(&minMemory, "min-allocatable-memory", "32Mi", "An offer must hold at least this much memory, or the minimum CPU.")
+	flag.Float64Var(&qps, "kube-api-qps", 100, "Requests per second the master may make to the API server (it writes two or three per task).")
+	flag.IntVar(&burst, "kube-api-burst", 200, "Burst of requests the master may make to the API server.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -78,7 +82,9 @@ func main() {
 		}
 	}
 	heartbeats, _ := labels.NewRequirement(kov1.LabelHeartbeat, selection.Exists, nil)
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+	restConfig := ctrl.GetConfigOrDie()
+	restConfig.QPS, restConfig.Burst = float32(qps), burst
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                        scheme,
 		Metrics:                       metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress:        probeAddr,

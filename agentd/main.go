@@ -36,6 +36,8 @@ func main() {
 	flag.StringVar(&systemReserved, "system-reserved", "", "Resources held back from offers, as cpu=100m,memory=256Mi.")
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint (0 disables it).")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints (0 disables them).")
+	qps := flag.Float64("kube-api-qps", 50, "Requests per second agentd may make to the API server.")
+	burst := flag.Int("kube-api-burst", 100, "Burst of requests agentd may make to the API server.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -69,7 +71,9 @@ func main() {
 			fail(log, err, "Failed to build the scheme")
 		}
 	}
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), agent.ManagerOptions(ctrl.Options{
+	restConfig := ctrl.GetConfigOrDie()
+	restConfig.QPS, restConfig.Burst = float32(*qps), *burst
+	mgr, err := ctrl.NewManager(restConfig, agent.ManagerOptions(ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress: probeAddr,

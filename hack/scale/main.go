@@ -252,6 +252,7 @@ func (o *observer) runningIn(ns string) int {
 
 func runPoint(masterBin string, n, m, k int, measureCeiling bool, rep *Report) (Point, error) {
 	p := Point{Agents: n, Frameworks: m, Tasks: k}
+	t0 := time.Now()
 	cp, err := controlplane.Start()
 	if err != nil {
 		return p, err
@@ -337,6 +338,7 @@ func runPoint(masterBin string, n, m, k int, measureCeiling bool, rep *Report) (
 	writesAfter, _ := apiWrites(cp.Config)
 	p.WritesPerTask = (sum(writesAfter) - sum(writesBefore)) / float64(k)
 
+	fmt.Printf("   built-in burst done after %s\n", time.Since(t0).Round(time.Second))
 	// Phase 2: the same burst through an SDK framework (one task per fit,
 	// packing each offer).
 	sdkNS := "sdk"
@@ -348,6 +350,7 @@ func runPoint(masterBin string, n, m, k int, measureCeiling bool, rep *Report) (
 	}
 	p.SDKTasksPerSec, _, p.SDKRunning, _ = obs.result(sdkNS)
 
+	fmt.Printf("   SDK burst done after %s\n", time.Since(t0).Round(time.Second))
 	// Phase 3: short tasks that finish (2s) and free resources; how soon is
 	// a freed agent offered again?
 	if err := c.DeleteAllOf(ctx, &kov1.Task{}, client.InNamespace(ns)); err != nil {
@@ -361,6 +364,7 @@ func runPoint(masterBin string, n, m, k int, measureCeiling bool, rep *Report) (
 		return p, err
 	}
 
+	fmt.Printf("   short tasks done after %s\n", time.Since(t0).Round(time.Second))
 	// The master's own figures.
 	mm, err := scrape(func() (*http.Response, error) { return http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port)) })
 	if err == nil {
@@ -381,6 +385,7 @@ func runPoint(masterBin string, n, m, k int, measureCeiling bool, rep *Report) (
 	}
 	_ = mcmd.Process.Kill()
 
+	fmt.Printf("   fairness done after %s\n", time.Since(t0).Round(time.Second))
 	// kube-scheduler on the same API server.
 	p.KubeSchedPodsPerSec, p.KubeSchedBound, err = kubeScheduler(ctx, cp, n, k)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -181,7 +182,18 @@ func kubeScheduler(ctx context.Context, cp *controlplane.ControlPlane, n, k int)
 		node.Status.Capacity = corev1.ResourceList{corev1.ResourceCPU: mustQ("16"), corev1.ResourceMemory: mustQ("64Gi"), corev1.ResourcePods: mustQ("250")}
 		node.Status.Allocatable = node.Status.Capacity
 		node.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "Fake", LastHeartbeatTime: metav1.Now()}}
-		return c.Status().Update(ctx, node)
+		if err := c.Status().Update(ctx, node); err != nil {
+			return err
+		}
+		// The API server taints new Nodes not-ready; the node lifecycle
+		// controller (not running here) lifts it once they are Ready.
+		return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			if err := c.Get(ctx, client.ObjectKeyFromObject(node), node); err != nil {
+				return err
+			}
+			node.Spec.Taints = nil
+			return c.Update(ctx, node)
+		})
 	}); err != nil {
 		return 0, latency{}, err
 	}
