@@ -146,8 +146,9 @@ func (s *Scheduler) RunOnce(ctx context.Context) error {
 	}
 	s.assumed.overlay(w)
 	s.retireDeclined(ctx, w)
-	s.placeBuiltin(ctx, w)
+	placing := s.placeBuiltin(ctx, w)
 	s.admitTasks(ctx, w)
+	s.returnBuiltinOffers(ctx, w, placing)
 	idle := s.idleBuiltins(w)
 	l := s.ledger(w, idle)
 	s.rescind(ctx, w, l, idle)
@@ -254,16 +255,24 @@ func pendingTasks(w *world, keep func(*kov1.Task) bool) []*kov1.Task {
 	return out
 }
 
+// builtinPlacing is what one pass of the built-in schedulers did: the
+// frameworks that had tasks to place, and the offers that took a task.
+type builtinPlacing struct {
+	frameworks map[string]bool
+	used       map[types.NamespacedName]bool
+}
+
 // placeBuiltin is the built-in schedulers: each pending task of a framework
 // with spec.scheduler that names no offer is put on one of the framework's
 // offers by its policy, in creation order, or marked as waiting.
-func (s *Scheduler) placeBuiltin(ctx context.Context, w *world) {
+func (s *Scheduler) placeBuiltin(ctx context.Context, w *world) builtinPlacing {
+	placing := builtinPlacing{frameworks: map[string]bool{}, used: map[types.NamespacedName]bool{}}
 	tasks := pendingTasks(w, func(t *kov1.Task) bool {
 		f := w.frameworks[types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.FrameworkName}]
 		return t.Spec.OfferName == "" && frameworkLive(f) && f.Spec.Scheduler != nil
 	})
 	if len(tasks) == 0 {
-		return
+		return placing
 	}
 	l := s.ledger(w, nil)
 	total := make(resources.Vec, l.dims.Len())
@@ -274,6 +283,7 @@ func (s *Scheduler) placeBuiltin(ctx context.Context, w *world) {
 	for _, t := range tasks {
 		f := w.frameworks[types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.FrameworkName}]
 		fk := frameworkKey(f.Namespace, f.Name)
+		placing.frameworks[fk] = true
 		attr := f.Spec.Scheduler.SpreadAttribute
 		if attr == "" {
 			attr = corev1.LabelHostname
@@ -309,7 +319,42 @@ func (s *Scheduler) placeBuiltin(ctx context.Context, w *world) {
 		}
 		w.tasks[key(placed)] = placed
 		l.consume(keys[i], need, ports)
+		placing.used[keys[i]] = true
 		spread[fk][cands[i].SpreadValue]++
+	}
+	return placing
+}
+
+// returnBuiltinOffers makes the built-in schedulers answer their offers as a
+// well-behaved Mesos framework does, so that weighted DRF, not whoever was
+// offered first, decides who gets an agent next. For every framework that
+// had tasks to place this pass: an offer that took tasks has the rest
+// declined once they are bound (no refuse time: the next pass re-offers it
+// by DRF order); an offer no waiting task fits is declined with the
+// framework's refuse duration. Offers a still-unbound task names are kept.
+func (s *Scheduler) returnBuiltinOffers(ctx context.Context, w *world, placing builtinPlacing) {
+	if len(placing.frameworks) == 0 {
+		return
+	}
+	named := map[types.NamespacedName]bool{}
+	for _, t := range w.tasks {
+		if isPending(t) && t.Spec.OfferName != "" {
+			named[types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.OfferName}] = true
+		}
+	}
+	for _, k := range sortedNNKeys(w.offers) {
+		o := w.offers[k]
+		fk := frameworkKey(o.Namespace, o.Spec.FrameworkName)
+		if !placing.frameworks[fk] || named[k] || o.Spec.Decline != nil || o.DeletionTimestamp != nil {
+			continue
+		}
+		if placing.used[k] {
+			s.deleteOffer(ctx, w, o, corev1.EventTypeNormal, "Used", "Returned the rest: the framework's built-in scheduler placed its tasks")
+			continue
+		}
+		refuse := refuseDuration(w.frameworks[types.NamespacedName{Namespace: o.Namespace, Name: o.Spec.FrameworkName}], nil)
+		s.filters.add(fk, o.Spec.AgentName, w.now.Add(refuse), w.now)
+		s.deleteOffer(ctx, w, o, corev1.EventTypeNormal, "Unused", fmt.Sprintf("Returned: no waiting task of the framework's built-in scheduler fits; agent %s refused for %s", o.Spec.AgentName, refuse))
 	}
 }
 
