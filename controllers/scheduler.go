@@ -275,6 +275,11 @@ func (s *Scheduler) placeBuiltin(ctx context.Context, w *world) builtinPlacing {
 		return placing
 	}
 	l := s.ledger(w, nil)
+	// When frameworks compete for offers, a built-in scheduler takes one
+	// task per offer per pass and returns the rest (returnBuiltinOffers), so
+	// the next pass re-offers it in weighted-DRF order and shares converge at
+	// task granularity. Alone, it packs each offer.
+	contended := competing(l, s.idleBuiltins(w)) > 1
 	total := make(resources.Vec, l.dims.Len())
 	for _, a := range l.snapshot.Agents {
 		total.Add(a.Allocatable)
@@ -295,7 +300,7 @@ func (s *Scheduler) placeBuiltin(ctx context.Context, w *world) builtinPlacing {
 		var keys []types.NamespacedName
 		for _, ok := range sortedNNKeys(l.offers) {
 			ov := l.offers[ok]
-			if ov.Framework != fk || (!ov.Expires.IsZero() && !w.now.Before(ov.Expires)) {
+			if ov.Framework != fk || (!ov.Expires.IsZero() && !w.now.Before(ov.Expires)) || (contended && placing.used[ok]) {
 				continue
 			}
 			cands = append(cands, allocator.Candidate{Offer: ov.Name, Remaining: ov.Resources, Ports: ov.Ports, SpreadValue: ov.Attributes[attr]})
@@ -323,6 +328,18 @@ func (s *Scheduler) placeBuiltin(ctx context.Context, w *world) builtinPlacing {
 		spread[fk][cands[i].SpreadValue]++
 	}
 	return placing
+}
+
+// competing counts the frameworks that want offers now: connected, not
+// suppressed, and (with a built-in scheduler) with a task to place.
+func competing(l *ledger, idle map[string]bool) int {
+	n := 0
+	for _, f := range l.snapshot.Frameworks {
+		if !f.Suppressed && !idle[f.Key] {
+			n++
+		}
+	}
+	return n
 }
 
 // returnBuiltinOffers makes the built-in schedulers answer their offers as a
