@@ -141,30 +141,32 @@ func parsePort(s string) (int32, error) {
 
 // ParseResourceList parses "cpu=100m,memory=256Mi".
 func ParseResourceList(s string) (corev1.ResourceList, error) {
+	pairs, err := parsePairs(s, "write resources as name=quantity, e.g. cpu=100m,memory=256Mi")
+	if err != nil {
+		return nil, err
+	}
 	out := corev1.ResourceList{}
-	for part := range strings.SplitSeq(s, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		k, v, ok := strings.Cut(part, "=")
-		if !ok || strings.TrimSpace(k) == "" {
-			return nil, fmt.Errorf("%q: write resources as name=quantity, e.g. cpu=100m,memory=256Mi", part)
-		}
-		q, err := resource.ParseQuantity(strings.TrimSpace(v))
+	for k, v := range pairs {
+		q, err := resource.ParseQuantity(v)
 		if err != nil {
-			return nil, fmt.Errorf("%q: %w", part, err)
+			return nil, fmt.Errorf("%q: %w", k+"="+v, err)
 		}
 		if q.Sign() < 0 {
-			return nil, fmt.Errorf("%q: quantities must not be negative", part)
+			return nil, fmt.Errorf("%q: quantities must not be negative", k+"="+v)
 		}
-		out[corev1.ResourceName(strings.TrimSpace(k))] = q
+		out[corev1.ResourceName(k)] = q
 	}
 	return out, nil
 }
 
 // ParseAttributes parses "rack=r1,disk=ssd".
 func ParseAttributes(s string) (map[string]string, error) {
+	return parsePairs(s, "write attributes as key=value, e.g. rack=r1,disk=ssd")
+}
+
+// parsePairs splits "k=v,k=v" into a map, trimming spaces; hint says how to
+// write it when a part has no key.
+func parsePairs(s, hint string) (map[string]string, error) {
 	out := map[string]string{}
 	for part := range strings.SplitSeq(s, ",") {
 		part = strings.TrimSpace(part)
@@ -173,7 +175,7 @@ func ParseAttributes(s string) (map[string]string, error) {
 		}
 		k, v, ok := strings.Cut(part, "=")
 		if !ok || strings.TrimSpace(k) == "" {
-			return nil, fmt.Errorf("%q: write attributes as key=value, e.g. rack=r1,disk=ssd", part)
+			return nil, fmt.Errorf("%q: %s", part, hint)
 		}
 		out[strings.TrimSpace(k)] = strings.TrimSpace(v)
 	}
