@@ -5,9 +5,11 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"os"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -87,6 +89,12 @@ func main() {
 	log.Info("Starting agentd", "node", opts.NodeName, "leaseNamespace", opts.LeaseNamespace, "heartbeatInterval", opts.HeartbeatInterval)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		fail(log, err, "The manager stopped with an error")
+	}
+	// Stopped: nothing else writes the Agent now. Tell the master at once.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := agent.MarkNotReady(ctx, mgr.GetAPIReader(), mgr.GetClient(), opts.NodeName, time.Now()); err != nil {
+		log.Error(err, "Failed to mark the Agent not Ready")
 	}
 }
 

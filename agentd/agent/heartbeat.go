@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
@@ -17,8 +16,7 @@ import (
 // the lease namespace, labelled kubeoffer.io/heartbeat=agent) every
 // interval. The master judges the agent reachable while the Lease is
 // younger than its agent timeout. It runs on every agentd (no leader
-// election): each agentd is the only writer of its own Lease. When it
-// stops, it marks the Agent not Ready.
+// election): each agentd is the only writer of its own Lease.
 type Heartbeat struct {
 	// Client must read Leases from the API server, not a cache.
 	Client  client.Client
@@ -42,11 +40,6 @@ func (h *Heartbeat) Start(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			if err := markNotReady(stopCtx, h.Client, h.Options.NodeName, h.Clock.Now()); err != nil {
-				logger.Error(err, "Failed to mark the Agent not Ready on stop")
-			}
 			return nil
 		case <-tick.C():
 		}

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -125,18 +126,23 @@ func (r *StatusReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-// markNotReady sets Ready=False when agentd stops, so the master stops
-// offering the node at once instead of after the agent timeout.
-func markNotReady(ctx context.Context, c client.Client, node string, now time.Time) error {
-	a := &kov1.Agent{}
-	if err := c.Get(ctx, types.NamespacedName{Name: node}, a); err != nil {
-		return client.IgnoreNotFound(err)
-	}
-	next := a.DeepCopy()
-	if !meta.SetStatusCondition(&next.Status.Conditions, metav1.Condition{Type: kov1.AgentReadyCondition, Status: metav1.ConditionFalse,
-		Reason: kov1.AgentNodeNotReadyReason, Message: "agentd on node " + node + " stopped", ObservedGeneration: a.Generation,
-		LastTransitionTime: metav1.Time{Time: now}}) {
-		return nil
-	}
-	return c.Status().Patch(ctx, next, client.MergeFromWithOptions(a, client.MergeFromWithOptimisticLock{}))
+// MarkNotReady sets the Agent's Ready condition False when agentd stops,
+// so the master stops offering the node at once instead of after the agent
+// timeout. Call it after the manager has stopped, so no controller writes
+// the status after it; it reads from the API server (reader), not a cache,
+// and retries when the master writes the status meanwhile.
+func MarkNotReady(ctx context.Context, reader client.Reader, writer client.Client, node string, now time.Time) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		a := &kov1.Agent{}
+		if err := reader.Get(ctx, types.NamespacedName{Name: node}, a); err != nil {
+			return client.IgnoreNotFound(err)
+		}
+		next := a.DeepCopy()
+		if !meta.SetStatusCondition(&next.Status.Conditions, metav1.Condition{Type: kov1.AgentReadyCondition, Status: metav1.ConditionFalse,
+			Reason: kov1.AgentNodeNotReadyReason, Message: "agentd on node " + node + " stopped", ObservedGeneration: a.Generation,
+			LastTransitionTime: metav1.Time{Time: now}}) {
+			return nil
+		}
+		return writer.Status().Patch(ctx, next, client.MergeFromWithOptions(a, client.MergeFromWithOptimisticLock{}))
+	})
 }
