@@ -57,9 +57,12 @@ func StartMaster(t testing.TB, cp *controlplane.ControlPlane, c MasterConfig) *M
 		opts.LeaderElection = true
 		opts.LeaderElectionID = "kubeoffer-master"
 		opts.LeaderElectionNamespace = c.LeaderElection
-		opts.LeaseDuration = ptr.To(2 * time.Second)
-		opts.RenewDeadline = ptr.To(1500 * time.Millisecond)
-		opts.RetryPeriod = ptr.To(200 * time.Millisecond)
+		// Short enough for a quick handover (a stopping leader releases the
+		// Lease), long enough that a loaded CI machine running several test
+		// packages at once does not make a healthy leader miss its renewal.
+		opts.LeaseDuration = ptr.To(8 * time.Second)
+		opts.RenewDeadline = ptr.To(6 * time.Second)
+		opts.RetryPeriod = ptr.To(500 * time.Millisecond)
 		opts.LeaderElectionReleaseOnCancel = true
 	}
 	mgr, err := ctrl.NewManager(cp.Config, opts)
