@@ -54,6 +54,7 @@ func main() {
 	flag.StringVar(&opts.AgentLeaseNamespace, "agent-lease-namespace", "kubeoffer-system", "Namespace of the agents' heartbeat Leases.")
 	flag.StringVar(&minCPU, "min-allocatable-cpu", "10m", "An offer must hold at least this much CPU, or the minimum memory.")
 	flag.StringVar(&minMemory, "min-allocatable-memory", "32Mi", "An offer must hold at least this much memory, or the minimum CPU.")
+	flag.IntVar(&opts.Scheduler.ConcurrentWrites, "concurrent-writes", controllers.DefaultConcurrentWrites, "How many API writes (bindings, offers) an allocation pass has in flight at once.")
 	flag.Float64Var(&qps, "kube-api-qps", 100, "Requests per second the master may make to the API server (it writes two or three per task).")
 	flag.IntVar(&burst, "kube-api-burst", 200, "Burst of requests the master may make to the API server.")
 	zapOpts := zap.Options{}

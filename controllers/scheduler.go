@@ -9,7 +9,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -39,6 +38,9 @@ type SchedulerOptions struct {
 	// MinAllocatable are Mesos's --min_allocatable_resources: an offer must
 	// hold at least one of these in full.
 	MinAllocatable []corev1.ResourceList
+	// ConcurrentWrites is how many API writes a pass has in flight at once
+	// (DefaultConcurrentWrites when unset).
+	ConcurrentWrites int
 }
 
 // Scheduler is the master's allocation loop, a leader-only Runnable. Each
@@ -207,6 +209,7 @@ func (s *Scheduler) readWorld(ctx context.Context) (*world, error) {
 // retireDeclined deletes declined offers and installs their refuse filters,
 // and installs filters for offers frameworks deleted themselves.
 func (s *Scheduler) retireDeclined(ctx context.Context, w *world) {
+	var dels []offerDeletion
 	for _, k := range sortedNNKeys(w.offers) {
 		o := w.offers[k]
 		if o.Spec.Decline == nil || o.DeletionTimestamp != nil {
@@ -215,8 +218,13 @@ func (s *Scheduler) retireDeclined(ctx context.Context, w *world) {
 		fk := types.NamespacedName{Namespace: o.Namespace, Name: o.Spec.FrameworkName}
 		refuse := refuseDuration(w.frameworks[fk], o.Spec.Decline.RefuseDuration)
 		s.filters.add(frameworkKey(fk.Namespace, fk.Name), o.Spec.AgentName, w.now.Add(refuse), w.now)
-		if s.deleteOffer(ctx, w, o, corev1.EventTypeNormal, "Declined", fmt.Sprintf("Declined by framework %s; agent %s refused for %s", o.Spec.FrameworkName, o.Spec.AgentName, refuse)) {
-			s.Metrics.OffersDeclined.WithLabelValues(frameworkKey(fk.Namespace, fk.Name)).Inc()
+		dels = append(dels, offerDeletion{offer: o, eventType: corev1.EventTypeNormal, reason: "Declined",
+			message: fmt.Sprintf("Declined by framework %s; agent %s refused for %s", o.Spec.FrameworkName, o.Spec.AgentName, refuse)})
+	}
+	for i, deleted := range s.deleteOffers(ctx, w, dels) {
+		if deleted {
+			o := dels[i].offer
+			s.Metrics.OffersDeclined.WithLabelValues(frameworkKey(o.Namespace, o.Spec.FrameworkName)).Inc()
 		}
 	}
 	for _, d := range s.declines.drain() {
@@ -284,6 +292,13 @@ func (s *Scheduler) placeBuiltin(ctx context.Context, w *world) builtinPlacing {
 	for _, a := range l.snapshot.Agents {
 		total.Add(a.Allocatable)
 	}
+	type placement struct {
+		cur, placed *kov1.Task
+		offer       types.NamespacedName
+	}
+	var places []placement
+	var waiting []statusWrite
+	taken := map[types.NamespacedName]bool{}
 	spread := map[string]map[string]int{}
 	for _, t := range tasks {
 		f := w.frameworks[types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.FrameworkName}]
@@ -300,7 +315,7 @@ func (s *Scheduler) placeBuiltin(ctx context.Context, w *world) builtinPlacing {
 		var keys []types.NamespacedName
 		for _, ok := range sortedNNKeys(l.offers) {
 			ov := l.offers[ok]
-			if ov.Framework != fk || (!ov.Expires.IsZero() && !w.now.Before(ov.Expires)) || (contended && placing.used[ok]) {
+			if ov.Framework != fk || (!ov.Expires.IsZero() && !w.now.Before(ov.Expires)) || (contended && taken[ok]) {
 				continue
 			}
 			cands = append(cands, allocator.Candidate{Offer: ov.Name, Remaining: ov.Resources, Ports: ov.Ports, SpreadValue: ov.Attributes[attr]})
@@ -310,23 +325,35 @@ func (s *Scheduler) placeBuiltin(ctx context.Context, w *world) builtinPlacing {
 		ports := resources.NewPortSet(t.Spec.Ports...)
 		i := allocator.Place(f.Spec.Scheduler.Policy, need, ports, cands, spread[fk], total)
 		if i < 0 {
-			s.markWaiting(ctx, w, t)
+			waiting = append(waiting, waitingStatus(w, t))
 			continue
 		}
 		placed := t.DeepCopy()
 		placed.Spec.OfferName = cands[i].Offer
+		places = append(places, placement{cur: t, placed: placed, offer: keys[i]})
+		// Assumed to succeed for the rest of this pass's decisions; a task
+		// whose patch fails is placed again next pass.
+		l.consume(keys[i], need, ports)
+		taken[keys[i]] = true
+		spread[fk][cands[i].SpreadValue]++
+	}
+	errs := make([]error, len(places))
+	s.parallelize(ctx, len(places), func(i int) {
 		// A patch of offerName alone: an Update would resend the whole spec,
 		// and a template written without metadata (kubectl) would come back
 		// with an empty one, which the immutability rule refuses.
-		if err := s.Client.Patch(ctx, placed, client.MergeFromWithOptions(t, client.MergeFromWithOptimisticLock{})); err != nil {
-			ctrl.LoggerFrom(ctx).V(1).Info("Could not place task; will retry", "Task", klog.KObj(t), "err", err.Error())
+		p := places[i]
+		errs[i] = s.Client.Patch(ctx, p.placed, client.MergeFromWithOptions(p.cur, client.MergeFromWithOptimisticLock{}))
+	})
+	for i, p := range places {
+		if errs[i] != nil {
+			ctrl.LoggerFrom(ctx).V(1).Info("Could not place task; will retry", "Task", klog.KObj(p.cur), "err", errs[i].Error())
 			continue
 		}
-		w.tasks[key(placed)] = placed
-		l.consume(keys[i], need, ports)
-		placing.used[keys[i]] = true
-		spread[fk][cands[i].SpreadValue]++
+		w.tasks[key(p.placed)] = p.placed
+		placing.used[p.offer] = true
 	}
+	s.writeTaskStatuses(ctx, w, waiting)
 	return placing
 }
 
@@ -359,6 +386,7 @@ func (s *Scheduler) returnBuiltinOffers(ctx context.Context, w *world, placing b
 			named[types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.OfferName}] = true
 		}
 	}
+	var dels []offerDeletion
 	for _, k := range sortedNNKeys(w.offers) {
 		o := w.offers[k]
 		fk := frameworkKey(o.Namespace, o.Spec.FrameworkName)
@@ -366,13 +394,16 @@ func (s *Scheduler) returnBuiltinOffers(ctx context.Context, w *world, placing b
 			continue
 		}
 		if placing.used[k] {
-			s.deleteOffer(ctx, w, o, corev1.EventTypeNormal, "Used", "Returned the rest: the framework's built-in scheduler placed its tasks")
+			dels = append(dels, offerDeletion{offer: o, eventType: corev1.EventTypeNormal, reason: "Used",
+				message: "Returned the rest: the framework's built-in scheduler placed its tasks"})
 			continue
 		}
 		refuse := refuseDuration(w.frameworks[types.NamespacedName{Namespace: o.Namespace, Name: o.Spec.FrameworkName}], nil)
 		s.filters.add(fk, o.Spec.AgentName, w.now.Add(refuse), w.now)
-		s.deleteOffer(ctx, w, o, corev1.EventTypeNormal, "Unused", fmt.Sprintf("Returned: no waiting task of the framework's built-in scheduler fits; agent %s refused for %s", o.Spec.AgentName, refuse))
+		dels = append(dels, offerDeletion{offer: o, eventType: corev1.EventTypeNormal, reason: "Unused",
+			message: fmt.Sprintf("Returned: no waiting task of the framework's built-in scheduler fits; agent %s refused for %s", o.Spec.AgentName, refuse)})
 	}
+	s.deleteOffers(ctx, w, dels)
 }
 
 func spreadCounts(w *world, f *kov1.Framework, attr string) map[string]int {
@@ -388,8 +419,8 @@ func spreadCounts(w *world, f *kov1.Framework, attr string) map[string]int {
 	return counts
 }
 
-// markWaiting records on a task that no offer fits it yet.
-func (s *Scheduler) markWaiting(ctx context.Context, w *world, t *kov1.Task) {
+// waitingStatus records on a task that no offer fits it yet.
+func waitingStatus(w *world, t *kov1.Task) statusWrite {
 	next := t.DeepCopy()
 	next.Status.State = kov1.TaskPending
 	next.Status.ObservedGeneration = t.Generation
@@ -398,16 +429,22 @@ func (s *Scheduler) markWaiting(ctx context.Context, w *world, t *kov1.Task) {
 	if t.Status.State == "" {
 		appendHistory(&next.Status, kov1.TaskPending, kov1.TaskReasonWaitingForOffer, "", w.now)
 	}
-	s.writeTaskStatus(ctx, w, t, next)
+	return statusWrite{cur: t, next: next}
 }
 
 // admitTasks binds tasks that name an offer, or ends them with a reason.
+// Decisions are made in creation order against the offers' remaining
+// resources, assuming every bind before succeeds; the binds are written
+// first, and the refusals only if every bind was written (a failed bind
+// gives back resources a later refusal may have counted as used).
 func (s *Scheduler) admitTasks(ctx context.Context, w *world) {
 	tasks := pendingTasks(w, func(t *kov1.Task) bool { return t.Spec.OfferName != "" })
 	if len(tasks) == 0 {
 		return
 	}
 	l := s.ledger(w, nil)
+	var binds, refusals []statusWrite
+	var bindOffers []*kov1.ResourceOffer
 	for _, t := range tasks {
 		ok := types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.OfferName}
 		view := l.offerView(ok)
@@ -425,9 +462,7 @@ func (s *Scheduler) admitTasks(ctx context.Context, w *world) {
 			setTerminal(&next.Status, verdict.State, verdict.Reason, verdict.Message, w.now)
 			meta.SetStatusCondition(&next.Status.Conditions, metav1.Condition{Type: kov1.TaskBoundCondition, Status: metav1.ConditionFalse,
 				Reason: verdict.Reason, Message: verdict.Message, ObservedGeneration: t.Generation})
-			if s.writeTaskStatus(ctx, w, t, next) {
-				s.Recorder.Eventf(next, nil, corev1.EventTypeWarning, verdict.Reason, "Admit", "Task %s: %s", verdict.State, verdict.Message)
-			}
+			refusals = append(refusals, statusWrite{cur: t, next: next})
 			continue
 		}
 		o := w.offers[ok]
@@ -438,10 +473,27 @@ func (s *Scheduler) admitTasks(ctx context.Context, w *world) {
 		appendHistory(&next.Status, kov1.TaskStaging, "", msg, w.now)
 		meta.SetStatusCondition(&next.Status.Conditions, metav1.Condition{Type: kov1.TaskBoundCondition, Status: metav1.ConditionTrue,
 			Reason: "Bound", Message: msg, ObservedGeneration: t.Generation})
-		if s.writeTaskStatus(ctx, w, t, next) {
-			l.consume(ok, need, ports)
-			s.Metrics.OffersAccepted.WithLabelValues(frameworkKey(t.Namespace, t.Spec.FrameworkName)).Inc()
-			s.Recorder.Eventf(next, o, corev1.EventTypeNormal, "Staging", "Bind", msg)
+		binds = append(binds, statusWrite{cur: t, next: next})
+		bindOffers = append(bindOffers, o)
+		l.consume(ok, need, ports)
+	}
+	allBound := true
+	for i, bound := range s.writeTaskStatuses(ctx, w, binds) {
+		if !bound {
+			allBound = false
+			continue
+		}
+		t := binds[i].next
+		s.Metrics.OffersAccepted.WithLabelValues(frameworkKey(t.Namespace, t.Spec.FrameworkName)).Inc()
+		s.Recorder.Eventf(t, bindOffers[i], corev1.EventTypeNormal, "Staging", "Bind", t.Status.Message)
+	}
+	if !allBound {
+		return // the refusals are decided again next pass
+	}
+	for i, refused := range s.writeTaskStatuses(ctx, w, refusals) {
+		if refused {
+			t := refusals[i].next
+			s.Recorder.Eventf(t, nil, corev1.EventTypeWarning, t.Status.Reason, "Admit", "Task %s: %s", t.Status.State, t.Status.Message)
 		}
 	}
 }
@@ -450,24 +502,6 @@ func (s *Scheduler) offerExistsInAPI(ctx context.Context, k types.NamespacedName
 	var o kov1.ResourceOffer
 	err := s.APIReader.Get(ctx, k, &o)
 	return err == nil && o.DeletionTimestamp == nil && o.Spec.Decline == nil
-}
-
-// writeTaskStatus writes next's status with optimistic concurrency (the
-// cached resourceVersion); on success the write is assumed until the cache
-// shows it. A conflict means the task changed: the next pass re-decides.
-func (s *Scheduler) writeTaskStatus(ctx context.Context, w *world, cur, next *kov1.Task) bool {
-	if statusEqual(cur.Status, next.Status) {
-		return false
-	}
-	if err := s.Client.Status().Update(ctx, next); err != nil {
-		if !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
-			ctrl.LoggerFrom(ctx).Error(err, "Failed to write task status", "Task", klog.KObj(cur))
-		}
-		return false
-	}
-	w.tasks[key(next)] = next
-	s.assumed.taskWritten(next, w.now)
-	return true
 }
 
 // idleBuiltins are frameworks with a built-in scheduler and no task waiting
@@ -494,7 +528,10 @@ func (s *Scheduler) rescind(ctx context.Context, w *world, l *ledger, idle map[s
 	for name, a := range w.agents {
 		states[name] = agentState(a)
 	}
-	for _, r := range allocator.Rescinds(l.snapshot, allocator.RescindInput{AgentStates: states, Frameworks: l.fws, Disconnected: l.away}) {
+	rescinds := allocator.Rescinds(l.snapshot, allocator.RescindInput{AgentStates: states, Frameworks: l.fws, Disconnected: l.away})
+	var dels []offerDeletion
+	var labels [][2]string
+	for _, r := range rescinds {
 		o := w.offers[types.NamespacedName{Namespace: r.Offer.Namespace, Name: r.Offer.Name}]
 		if o == nil {
 			continue
@@ -503,38 +540,29 @@ func (s *Scheduler) rescind(ctx context.Context, w *world, l *ledger, idle map[s
 		if r.Reason == allocator.RescindUsedUp || r.Reason == allocator.RescindExpired {
 			eventType = corev1.EventTypeNormal
 		}
-		if s.deleteOffer(ctx, w, o, eventType, r.Reason, "Rescinded: "+r.Message) {
-			s.Metrics.OffersRescinded.WithLabelValues(r.Offer.Framework, r.Reason).Inc()
-		}
+		dels = append(dels, offerDeletion{offer: o, eventType: eventType, reason: r.Reason, message: "Rescinded: " + r.Message})
+		labels = append(labels, [2]string{r.Offer.Framework, r.Reason})
 	}
+	rescinded := len(dels)
 	for _, k := range sortedNNKeys(w.offers) {
 		o := w.offers[k]
 		if idle[frameworkKey(o.Namespace, o.Spec.FrameworkName)] {
-			s.deleteOffer(ctx, w, o, corev1.EventTypeNormal, "Unused", "Returned: the framework's built-in scheduler has no task to place")
+			dels = append(dels, offerDeletion{offer: o, eventType: corev1.EventTypeNormal, reason: "Unused",
+				message: "Returned: the framework's built-in scheduler has no task to place"})
 		}
 	}
-}
-
-// deleteOffer deletes o (if it is still the same object) and records it.
-func (s *Scheduler) deleteOffer(ctx context.Context, w *world, o *kov1.ResourceOffer, eventType, reason, msg string) bool {
-	k := key(o)
-	s.assumed.offerDeleted(k, w.now)
-	err := s.Client.Delete(ctx, o, client.Preconditions{UID: &o.UID})
-	if err != nil && !apierrors.IsNotFound(err) {
-		s.assumed.deletedByUs(k)
-		ctrl.LoggerFrom(ctx).Error(err, "Failed to delete offer", "ResourceOffer", klog.KObj(o))
-		return false
+	for i, deleted := range s.deleteOffers(ctx, w, dels) {
+		if deleted && i < rescinded {
+			s.Metrics.OffersRescinded.WithLabelValues(labels[i][0], labels[i][1]).Inc()
+		}
 	}
-	delete(w.offers, k)
-	if err == nil {
-		s.Recorder.Eventf(o, nil, eventType, reason, "Delete", msg)
-	}
-	return err == nil
 }
 
 // makeOffers runs the allocator and creates its offers.
 func (s *Scheduler) makeOffers(ctx context.Context, w *world, l *ledger) {
-	for _, o := range allocator.Allocate(l.snapshot) {
+	allocs := allocator.Allocate(l.snapshot)
+	offers := make([]*kov1.ResourceOffer, len(allocs))
+	for i, o := range allocs {
 		f := l.fws[o.Framework]
 		fw := w.frameworks[types.NamespacedName{Namespace: f.Namespace, Name: f.Name}]
 		offer := &kov1.ResourceOffer{
@@ -556,15 +584,22 @@ func (s *Scheduler) makeOffers(ctx context.Context, w *world, l *ledger) {
 		if s.Options.OfferTimeout > 0 {
 			offer.Spec.ExpirationTime = &metav1.Time{Time: w.now.Add(s.Options.OfferTimeout).Truncate(time.Second)}
 		}
-		if err := s.Client.Create(ctx, offer); err != nil {
-			ctrl.LoggerFrom(ctx).Error(err, "Failed to create offer", "Framework", klog.KObj(fw), "Agent", o.Agent)
+		offers[i] = offer
+	}
+	errs := make([]error, len(offers))
+	s.parallelize(ctx, len(offers), func(i int) { errs[i] = s.Client.Create(ctx, offers[i]) })
+	for i, offer := range offers {
+		o := allocs[i]
+		fw := w.frameworks[types.NamespacedName{Namespace: offer.Namespace, Name: offer.Spec.FrameworkName}]
+		if errs[i] != nil {
+			ctrl.LoggerFrom(ctx).Error(errs[i], "Failed to create offer", "Framework", klog.KObj(fw), "Agent", o.Agent)
 			continue
 		}
 		s.assumed.offerCreated(offer, w.now)
 		w.offers[key(offer)] = offer
 		s.Metrics.OffersSent.WithLabelValues(o.Framework).Inc()
 		s.Recorder.Eventf(offer, fw, corev1.EventTypeNormal, "Offered", "Offer", "Offered %s of agent %s to framework %s as role %s",
-			describe(offer.Spec.Resources), o.Agent, f.Name, o.Role)
+			describe(offer.Spec.Resources), o.Agent, offer.Spec.FrameworkName, o.Role)
 	}
 }
 

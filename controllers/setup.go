@@ -51,6 +51,9 @@ func SetupMaster(ctx context.Context, mgr ctrl.Manager, opts MasterOptions) (*Sc
 	if opts.Scheduler.AllocationInterval == 0 {
 		opts.Scheduler.AllocationInterval = time.Second
 	}
+	if opts.Scheduler.ConcurrentWrites == 0 {
+		opts.Scheduler.ConcurrentWrites = DefaultConcurrentWrites
+	}
 	if err := SetupIndexes(ctx, mgr); err != nil {
 		return nil, err
 	}
