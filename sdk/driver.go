@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -278,6 +279,9 @@ func (d *Driver) Framework() *kov1.Framework {
 	return fw
 }
 
+// acceptConcurrency is how many of an Accept's tasks are created at once.
+const acceptConcurrency = 16
+
 // Accept launches tasks on an offer — Mesos's ACCEPT with LAUNCH: each task
 // is created in the framework's namespace, naming the offer, and the master
 // binds it. Once the master has bound (or dropped) them all, the rest of the
@@ -290,17 +294,29 @@ func (d *Driver) Accept(ctx context.Context, offer *kov1.ResourceOffer, tasks ..
 	if len(tasks) == 0 {
 		return d.Decline(ctx, offer.Name, nil)
 	}
-	names := map[string]bool{}
-	var errs []error
-	for _, t := range tasks {
+	// The tasks are created concurrently: the master binds them in one pass
+	// either way, and an offer packed with many tasks would otherwise wait
+	// one API round trip per task.
+	errs := make([]error, len(tasks))
+	for i, t := range tasks {
+		// Left as is if ctx ends before the task's turn.
+		errs[i] = fmt.Errorf("creating task %s: not attempted", t.Name)
+	}
+	workqueue.ParallelizeUntil(ctx, acceptConcurrency, len(tasks), func(i int) {
+		t := tasks[i]
 		t.Namespace = d.cfg.Namespace
 		t.Spec.FrameworkName = d.cfg.Name
 		t.Spec.OfferName = offer.Name
+		errs[i] = nil
 		if err := d.client.Create(ctx, t); err != nil {
-			errs = append(errs, fmt.Errorf("creating task %s: %w", t.Name, err))
-			continue
+			errs[i] = fmt.Errorf("creating task %s: %w", t.Name, err)
 		}
-		names[t.Name] = true // set by now, also for a GenerateName
+	})
+	names := map[string]bool{}
+	for i, t := range tasks {
+		if errs[i] == nil {
+			names[t.Name] = true // set by now, also for a GenerateName
+		}
 	}
 	d.mu.Lock()
 	d.accepts[offer.Name] = names
