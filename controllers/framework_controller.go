@@ -2,8 +2,10 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -13,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -53,6 +56,10 @@ type FrameworkReconciler struct {
 
 // Reconcile converges one Framework.
 func (r *FrameworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	return requeueOnConflict(r.reconcile(ctx, req))
+}
+
+func (r *FrameworkReconciler) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	f := &kov1.Framework{}
 	if err := r.Client.Get(ctx, req.NamespacedName, f); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -166,9 +173,12 @@ func (r *FrameworkReconciler) killTasks(ctx context.Context, f *kov1.Framework, 
 		return fmt.Errorf("listing tasks: %w", err)
 	}
 	now := r.Clock.Now()
+	var kills []*kov1.Task
 	for i := range tasks.Items {
 		t := &tasks.Items[i]
-		if t.Status.State.IsTerminal() || t.Status.State == kov1.TaskKilling {
+		// A deleted task is being killed by its agent already (its finalizer
+		// holds it until the Pod is gone).
+		if t.Status.State.IsTerminal() || t.Status.State == kov1.TaskKilling || t.DeletionTimestamp != nil {
 			continue
 		}
 		next := t.DeepCopy()
@@ -177,13 +187,31 @@ func (r *FrameworkReconciler) killTasks(ctx context.Context, f *kov1.Framework, 
 			state = kov1.TaskKilling
 		}
 		setTerminal(&next.Status, state, reason, msg, now)
-		if err := r.Client.Status().Update(ctx, next); err != nil {
-			return fmt.Errorf("killing task %s: %w", t.Name, err)
-		}
-		r.Recorder.Eventf(next, f, corev1.EventTypeNormal, reason, "Kill", "Task %s: %s", state, msg)
+		kills = append(kills, next)
 	}
-	return nil
+	errs := make([]error, len(kills))
+	workqueue.ParallelizeUntil(ctx, DefaultConcurrentWrites, len(kills), func(i int) {
+		if err := r.Client.Status().Update(ctx, kills[i]); client.IgnoreNotFound(err) != nil {
+			errs[i] = fmt.Errorf("killing task %s: %w", kills[i].Name, err)
+			return
+		}
+		r.Recorder.Eventf(kills[i], f, corev1.EventTypeNormal, reason, "Kill", "Task %s: %s", kills[i].Status.State, msg)
+	})
+	return errors.Join(errs...)
 }
+
+// requeueOnConflict turns a conflict (the object changed since the cache
+// showed it) into a quiet retry instead of a logged error.
+func requeueOnConflict(res ctrl.Result, err error) (ctrl.Result, error) {
+	if err != nil && apierrors.IsConflict(err) {
+		return ctrl.Result{RequeueAfter: conflictRetryDelay}, nil
+	}
+	return res, err
+}
+
+// conflictRetryDelay is how soon a reconcile that hit a conflict runs
+// again.
+const conflictRetryDelay = 100 * time.Millisecond
 
 // SetupWithManager registers the controller, waking a framework when its
 // heartbeat Lease or its tasks change.
