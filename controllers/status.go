@@ -25,6 +25,8 @@ type usageTotals struct {
 // changed: offers' remainders, frameworks' and roles' allocation and
 // shares. It also sets the allocation gauges.
 func (s *Scheduler) syncStatus(ctx context.Context, w *world, l *ledger) {
+	var patches []statusPatch
+	defer func() { s.patchStatuses(ctx, patches) }()
 	n := l.dims.Len()
 	total := make(resources.Vec, n)
 	for _, a := range l.snapshot.Agents {
@@ -62,7 +64,7 @@ func (s *Scheduler) syncStatus(ctx context.Context, w *world, l *ledger) {
 			continue
 		}
 		get(types.NamespacedName{Namespace: o.Namespace, Name: o.Spec.FrameworkName}).offered.Add(ov.Resources)
-		s.patchOfferStatus(ctx, l, o, ov.Resources, ov.Ports)
+		patches = appendPatch(patches, offerStatusPatch(l, o, ov.Resources, ov.Ports))
 	}
 	perRole := map[string]*usageTotals{}
 	fwPerRole := map[string]int32{}
@@ -81,14 +83,14 @@ func (s *Scheduler) syncStatus(ctx context.Context, w *world, l *ledger) {
 		}
 		share := shareOf(u, total)
 		s.Metrics.FrameworkShare.WithLabelValues(frameworkKey(k.Namespace, k.Name), role).Set(share)
-		s.patchFrameworkStatus(ctx, l, f, u, share, counts[k])
+		patches = appendPatch(patches, frameworkStatusPatch(l, f, u, share, counts[k]))
 	}
 	for name, r := range w.roles {
 		u := perRole[name]
 		if u == nil {
 			u = &usageTotals{allocated: make(resources.Vec, n), offered: make(resources.Vec, n)}
 		}
-		s.patchRoleStatus(ctx, l, r, u, shareOf(u, total), fwPerRole[name])
+		patches = appendPatch(patches, roleStatusPatch(l, r, u, shareOf(u, total), fwPerRole[name]))
 	}
 	for name, u := range perRole {
 		s.Metrics.RoleShare.WithLabelValues(name).Set(shareOf(u, total))
@@ -115,24 +117,38 @@ func roleChain(w *world, role string) []string {
 
 func formatShare(x float64) string { return fmt.Sprintf("%.3f", x) }
 
-func (s *Scheduler) patchOfferStatus(ctx context.Context, l *ledger, o *kov1.ResourceOffer, left resources.Vec, ports resources.PortSet) {
-	want := kov1.ResourceOfferStatus{Remaining: l.dims.ToList(left), RemainingPorts: []kov1.PortRange(ports)}
-	if u := l.usage[key(o)]; u != nil {
+// statusPatch changes cur's status to next's.
+type statusPatch struct{ cur, next client.Object }
+
+// appendPatch appends p unless it is nil (nothing changed).
+func appendPatch(ps []statusPatch, p *statusPatch) []statusPatch {
+	if p == nil {
+		return ps
+	}
+	return append(ps, *p)
+}
+
+func newPatch(cur, next client.Object) *statusPatch { return &statusPatch{cur, next} }
+
+// offerStatusPatch records what is left of an offer once tasks accepted
+// it. An offer no task has accepted keeps an empty status (all of
+// spec.resources remains), which saves a write per offer.
+func offerStatusPatch(l *ledger, o *kov1.ResourceOffer, left resources.Vec, ports resources.PortSet) *statusPatch {
+	var want kov1.ResourceOfferStatus
+	if u := l.usage[key(o)]; u != nil && len(u.tasks) > 0 {
+		want = kov1.ResourceOfferStatus{Remaining: nonEmpty(l.dims.ToList(left)), RemainingPorts: []kov1.PortRange(ports)}
 		want.AcceptedTasks = append([]string(nil), u.tasks...)
 		sort.Strings(want.AcceptedTasks)
 	}
-	if len(want.Remaining) == 0 {
-		want.Remaining = nil
-	}
 	if equality.Semantic.DeepEqual(o.Status, want) || o.UID == "" {
-		return
+		return nil
 	}
 	next := o.DeepCopy()
 	next.Status = want
-	s.patchStatus(ctx, o, next)
+	return newPatch(o, next)
 }
 
-func (s *Scheduler) patchFrameworkStatus(ctx context.Context, l *ledger, f *kov1.Framework, u *usageTotals, share float64, counts map[kov1.TaskState]int32) {
+func frameworkStatusPatch(l *ledger, f *kov1.Framework, u *usageTotals, share float64, counts map[kov1.TaskState]int32) *statusPatch {
 	next := f.DeepCopy()
 	next.Status.Allocated = nonEmpty(l.dims.ToList(u.allocated))
 	next.Status.Offered = nonEmpty(l.dims.ToList(u.offered))
@@ -144,30 +160,35 @@ func (s *Scheduler) patchFrameworkStatus(ctx context.Context, l *ledger, f *kov1
 			next.Status.ActiveTasks += c
 		}
 	}
-	if !equality.Semantic.DeepEqual(f.Status, next.Status) {
-		s.patchStatus(ctx, f, next)
+	if equality.Semantic.DeepEqual(f.Status, next.Status) {
+		return nil
 	}
+	return newPatch(f, next)
 }
 
-func (s *Scheduler) patchRoleStatus(ctx context.Context, l *ledger, r *kov1.Role, u *usageTotals, share float64, fws int32) {
+func roleStatusPatch(l *ledger, r *kov1.Role, u *usageTotals, share float64, fws int32) *statusPatch {
 	next := r.DeepCopy()
 	next.Status.Allocated = nonEmpty(l.dims.ToList(u.allocated))
 	next.Status.Offered = nonEmpty(l.dims.ToList(u.offered))
 	next.Status.DominantShare = formatShare(share)
 	next.Status.Frameworks = fws
 	next.Status.ObservedGeneration = r.Generation
-	if !equality.Semantic.DeepEqual(r.Status, next.Status) {
-		s.patchStatus(ctx, r, next)
+	if equality.Semantic.DeepEqual(r.Status, next.Status) {
+		return nil
 	}
+	return newPatch(r, next)
 }
 
-// patchStatus merge-patches the status fields that differ between cur and
-// next, without a resourceVersion: the scheduler owns these fields, and
-// other writers (conditions) are not overwritten.
-func (s *Scheduler) patchStatus(ctx context.Context, cur, next client.Object) {
-	if err := s.Client.Status().Patch(ctx, next, client.MergeFrom(cur)); err != nil && client.IgnoreNotFound(err) != nil {
-		ctrl.LoggerFrom(ctx).V(1).Info("Failed to patch status; next pass retries", "object", klog.KObj(cur), "err", err.Error())
-	}
+// patchStatuses merge-patches the status fields that differ between each
+// cur and next, concurrently, without a resourceVersion: the scheduler
+// owns these fields, and other writers (conditions) are not overwritten.
+func (s *Scheduler) patchStatuses(ctx context.Context, patches []statusPatch) {
+	s.parallelize(ctx, len(patches), func(i int) {
+		p := patches[i]
+		if err := s.Client.Status().Patch(ctx, p.next, client.MergeFrom(p.cur)); client.IgnoreNotFound(err) != nil {
+			ctrl.LoggerFrom(ctx).V(1).Info("Failed to patch status; next pass retries", "object", klog.KObj(p.cur), "err", err.Error())
+		}
+	})
 }
 
 func nonEmpty(rl corev1.ResourceList) corev1.ResourceList {

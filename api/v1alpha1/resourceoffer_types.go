@@ -85,7 +85,9 @@ type ResourceOfferSpec struct {
 // ResourceOfferStatus is what is left of an offer as Tasks accept it.
 type ResourceOfferStatus struct {
 	// remaining is what tasks may still draw from the offer: spec.resources
-	// minus the resources of the tasks that accepted it.
+	// minus the resources of the tasks that accepted it. The status stays
+	// empty until a task accepts the offer: all of spec.resources (and
+	// spec.ports) remains.
 	// +optional
 	Remaining corev1.ResourceList `json:"remaining,omitempty"`
 
