@@ -142,23 +142,52 @@ func (s *Scheduler) Start(ctx context.Context) error {
 
 // RunOnce runs one pass.
 func (s *Scheduler) RunOnce(ctx context.Context) error {
+	sw := newStopwatch(s.Clock)
 	w, err := s.readWorld(ctx)
 	if err != nil {
 		return err
 	}
 	s.assumed.overlay(w)
+	sw.lap("read")
 	s.retireDeclined(ctx, w)
+	sw.lap("retire")
 	placing := s.placeBuiltin(ctx, w)
+	sw.lap("place")
 	s.admitTasks(ctx, w)
+	sw.lap("admit")
 	s.returnBuiltinOffers(ctx, w, placing)
+	sw.lap("return")
 	idle := s.idleBuiltins(w)
 	l := s.ledger(w, idle)
 	s.rescind(ctx, w, l, idle)
+	sw.lap("rescind")
 	l = s.ledger(w, idle)
 	s.makeOffers(ctx, w, l)
+	s.markUnoffered(ctx, w)
+	sw.lap("offer")
 	s.syncStatus(ctx, w, s.ledger(w, idle))
+	sw.lap("status")
+	ctrl.LoggerFrom(ctx).V(1).Info("Allocation pass", append([]any{"agents", len(w.agents), "frameworks", len(w.frameworks),
+		"offers", len(w.offers), "tasks", len(w.tasks)}, sw.keysAndValues()...)...)
 	return nil
 }
+
+// stopwatch times the steps of a pass, for its log line.
+type stopwatch struct {
+	clock clock.PassiveClock
+	last  time.Time
+	laps  []any
+}
+
+func newStopwatch(c clock.PassiveClock) *stopwatch { return &stopwatch{clock: c, last: c.Now()} }
+
+func (s *stopwatch) lap(step string) {
+	now := s.clock.Now()
+	s.laps = append(s.laps, step, now.Sub(s.last).Round(time.Millisecond).String())
+	s.last = now
+}
+
+func (s *stopwatch) keysAndValues() []any { return s.laps }
 
 func (s *Scheduler) ledger(w *world, idle map[string]bool) *ledger {
 	return buildLedger(w, options{MinAllocatable: s.Options.MinAllocatable}, func(fw string) map[string]time.Time {
@@ -263,6 +292,10 @@ func pendingTasks(w *world, keep func(*kov1.Task) bool) []*kov1.Task {
 	return out
 }
 
+// maxWaitingMarksPerPass bounds how many tasks one pass marks as waiting
+// for an offer; the rest are marked by the passes after.
+const maxWaitingMarksPerPass = 256
+
 // builtinPlacing is what one pass of the built-in schedulers did: the
 // frameworks that had tasks to place, and the offers that took a task.
 type builtinPlacing struct {
@@ -311,21 +344,37 @@ func (s *Scheduler) placeBuiltin(ctx context.Context, w *world) builtinPlacing {
 		if spread[fk] == nil {
 			spread[fk] = spreadCounts(w, f, attr)
 		}
-		var cands []allocator.Candidate
+		var cands, takenCands []allocator.Candidate
 		var keys []types.NamespacedName
 		for _, ok := range sortedNNKeys(l.offers) {
 			ov := l.offers[ok]
-			if ov.Framework != fk || (!ov.Expires.IsZero() && !w.now.Before(ov.Expires)) || (contended && taken[ok]) {
+			if ov.Framework != fk || (!ov.Expires.IsZero() && !w.now.Before(ov.Expires)) {
 				continue
 			}
-			cands = append(cands, allocator.Candidate{Offer: ov.Name, Remaining: ov.Resources, Ports: ov.Ports, SpreadValue: ov.Attributes[attr]})
+			c := allocator.Candidate{Offer: ov.Name, Remaining: ov.Resources, Ports: ov.Ports, SpreadValue: ov.Attributes[attr]}
+			if contended && taken[ok] {
+				takenCands = append(takenCands, c)
+				continue
+			}
+			cands = append(cands, c)
 			keys = append(keys, ok)
 		}
 		need := l.dims.FromList(t.Spec.Resources)
 		ports := resources.NewPortSet(t.Spec.Ports...)
 		i := allocator.Place(f.Spec.Scheduler.Policy, need, ports, cands, spread[fk], total)
 		if i < 0 {
-			waiting = append(waiting, waitingStatus(w, t))
+			// A task that fits an offer already taken this pass is placed
+			// next pass; one that none of the framework's offers fits waits,
+			// and says so (a bounded number per pass, so a large burst does
+			// not hold the pass up). Without any offer, markUnoffered decides
+			// once this pass's offers are made.
+			if len(cands)+len(takenCands) == 0 || len(waiting) >= maxWaitingMarksPerPass ||
+				allocator.Place(f.Spec.Scheduler.Policy, need, ports, takenCands, spread[fk], total) >= 0 {
+				continue
+			}
+			if mark := waitingStatus(w, t); !statusEqual(mark.cur.Status, mark.next.Status) {
+				waiting = append(waiting, mark)
+			}
 			continue
 		}
 		placed := t.DeepCopy()
@@ -357,6 +406,29 @@ func (s *Scheduler) placeBuiltin(ctx context.Context, w *world) builtinPlacing {
 	return placing
 }
 
+// markUnoffered marks as waiting the tasks of built-in frameworks that
+// hold no offer at the end of a pass: nothing is free for them now.
+func (s *Scheduler) markUnoffered(ctx context.Context, w *world) {
+	offered := map[types.NamespacedName]bool{}
+	for _, o := range w.offers {
+		offered[types.NamespacedName{Namespace: o.Namespace, Name: o.Spec.FrameworkName}] = true
+	}
+	var marks []statusWrite
+	for _, t := range pendingTasks(w, func(t *kov1.Task) bool {
+		fk := types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.FrameworkName}
+		f := w.frameworks[fk]
+		return t.Spec.OfferName == "" && frameworkLive(f) && f.Spec.Scheduler != nil && !offered[fk]
+	}) {
+		if len(marks) >= maxWaitingMarksPerPass {
+			break
+		}
+		if mark := waitingStatus(w, t); !statusEqual(mark.cur.Status, mark.next.Status) {
+			marks = append(marks, mark)
+		}
+	}
+	s.writeTaskStatuses(ctx, w, marks)
+}
+
 // competing counts the frameworks that want offers now: connected, not
 // suppressed, and (with a built-in scheduler) with a task to place.
 func competing(l *ledger, idle map[string]bool) int {
@@ -375,15 +447,21 @@ func competing(l *ledger, idle map[string]bool) int {
 // had tasks to place this pass: an offer that took tasks has the rest
 // declined once they are bound (no refuse time: the next pass re-offers it
 // by DRF order); an offer no waiting task fits is declined with the
-// framework's refuse duration. Offers a still-unbound task names are kept.
+// framework's refuse duration, or returned without one when no task waits
+// at all (so tasks created a moment later are not kept off the agent).
+// Offers a still-unbound task names are kept.
 func (s *Scheduler) returnBuiltinOffers(ctx context.Context, w *world, placing builtinPlacing) {
 	if len(placing.frameworks) == 0 {
 		return
 	}
 	named := map[types.NamespacedName]bool{}
+	waiting := map[string]bool{}
 	for _, t := range w.tasks {
-		if isPending(t) && t.Spec.OfferName != "" {
+		switch {
+		case isPending(t) && t.Spec.OfferName != "":
 			named[types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.OfferName}] = true
+		case isPending(t):
+			waiting[frameworkKey(t.Namespace, t.Spec.FrameworkName)] = true
 		}
 	}
 	var dels []offerDeletion
@@ -396,6 +474,11 @@ func (s *Scheduler) returnBuiltinOffers(ctx context.Context, w *world, placing b
 		if placing.used[k] {
 			dels = append(dels, offerDeletion{offer: o, eventType: corev1.EventTypeNormal, reason: "Used",
 				message: "Returned the rest: the framework's built-in scheduler placed its tasks"})
+			continue
+		}
+		if !waiting[fk] {
+			dels = append(dels, offerDeletion{offer: o, eventType: corev1.EventTypeNormal, reason: "Unused",
+				message: "Returned: the framework's built-in scheduler has no task left to place"})
 			continue
 		}
 		refuse := refuseDuration(w.frameworks[types.NamespacedName{Namespace: o.Namespace, Name: o.Spec.FrameworkName}], nil)
