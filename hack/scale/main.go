@@ -85,11 +85,12 @@ type Point struct {
 
 // Report is everything a run measured.
 type Report struct {
-	Date             string  `json:"date"`
-	Machine          string  `json:"machine"`
-	APIWriteCeiling  float64 `json:"apiWritesPerSecCeiling"`
-	Points           []Point `json:"points"`
-	AgentCPU, AgentM string  `json:"-"`
+	Date             string   `json:"date"`
+	Machine          string   `json:"machine"`
+	MasterArgs       []string `json:"masterArgs,omitempty"`
+	APIWriteCeiling  float64  `json:"apiWritesPerSecCeiling"`
+	Points           []Point  `json:"points"`
+	AgentCPU, AgentM string   `json:"-"`
 }
 
 func main() {
@@ -97,6 +98,7 @@ func main() {
 	fwFlag := flag.String("frameworks", "1,10", "Comma-separated framework counts.")
 	tasks := flag.Int("tasks", 2000, "Tasks per burst (K).")
 	out := flag.String("out", "", "Results folder (default results/<timestamp>).")
+	flag.Var(&masterArgs, "master-arg", "An extra flag for the master, e.g. -master-arg=--kube-api-qps=400 (repeatable).")
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.Level(zapcore.Level(2))))
 	if *out == "" {
@@ -109,7 +111,7 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	rep := &Report{Date: time.Now().UTC().Format(time.RFC3339), Machine: machine()}
+	rep := &Report{Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), MasterArgs: masterArgs}
 	for _, n := range ints(*agentsFlag) {
 		for _, m := range ints(*fwFlag) {
 			fmt.Printf("== %d agents × %d frameworks, %d tasks\n", n, m, *tasks)
@@ -126,6 +128,14 @@ func main() {
 	}
 	fmt.Println("wrote", *out)
 }
+
+// masterArgs are extra flags for the master.
+var masterArgs stringList
+
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, " ") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, "scale:", err)
@@ -293,6 +303,7 @@ func runPoint(masterBin string, n, m, k int, measureCeiling bool, rep *Report) (
 	port := freePort()
 	mcmd := exec.CommandContext(ctx, masterBin, "--kubeconfig", cp.KubeconfigPath, "--agent-lease-namespace", leaseNS,
 		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", port), "--health-probe-bind-address", "0", "--zap-log-level", "error")
+	mcmd.Args = append(mcmd.Args, masterArgs...)
 	mcmd.Stderr = os.Stderr
 	if err := mcmd.Start(); err != nil {
 		return p, err
@@ -471,7 +482,10 @@ func runSDK(ctx context.Context, cfg *rest.Config, ns string, k int, obs *observ
 	if err := waitFor(ctx, 10*time.Minute, func() bool { return obs.runningIn(ns) >= k }); err != nil {
 		return fmt.Errorf("sdk burst: %d of %d running: %w", obs.runningIn(ns), k, err)
 	}
-	return nil
+	// The framework is done: unsubscribe it (Mesos's TEARDOWN), so later
+	// phases are not offered to a scheduler that no longer answers.
+	cancel()
+	return client.IgnoreNotFound(d.Client().Delete(ctx, &kov1.Framework{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "greedy"}}))
 }
 
 func write(dir string, rep *Report) error {

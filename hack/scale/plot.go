@@ -100,6 +100,9 @@ func plots(dir string, rep *Report) error {
 func markdown(rep *Report) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# kubeoffer scale run, %s\n\nMachine: %s. One kube-apiserver v1.36.3 + etcd v3.6.16 per grid point; the master is the built binary; agents are simulated in one process (kwok-style: Agent objects, heartbeat Leases, task status as agentd would write it).\n\n", rep.Date, rep.Machine)
+	if len(rep.MasterArgs) > 0 {
+		fmt.Fprintf(&b, "Master flags beyond the defaults: `%s`.\n\n", strings.Join(rep.MasterArgs, " "))
+	}
 	fmt.Fprintf(&b, "API server write ceiling on this machine (32 writers creating ConfigMaps): **%.0f writes/s**.\n\n", rep.APIWriteCeiling)
 	b.WriteString("| agents | frameworks | tasks | built-in tasks/s | create→bound p50/p90/p99 ms | create→Running p50/p90/p99 ms | SDK tasks/s | SDK create→Running p50/p99 ms | kube-scheduler pods/s | create→bound p50/p99 ms | kubeoffer ÷ kube-scheduler | offer after free p50/p99 ms | allocation cycle mean / p99 ms | API writes per task | master CPU s / peak MiB |\n")
 	b.WriteString("|---:|---:|---:|---:|---|---|---:|---|---:|---|---:|---|---|---:|---|\n")
