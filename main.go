@@ -31,7 +31,7 @@ import (
 
 func main() {
 	var (
-		metricsAddr, probeAddr              string
+		metricsAddr, probeAddr, pprofAddr   string
 		leaderElect                         bool
 		leaseName, leaseNamespace           string
 		leaseDuration, renewDeadline, retry time.Duration
@@ -42,6 +42,7 @@ func main() {
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint (0 disables it).")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "0", "Address of Go's /debug/pprof endpoints, for profiling (0 disables them).")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader through a Lease, so only one replica allocates. Required with 2+ replicas.")
 	flag.StringVar(&leaseName, "leader-election-id", "kubeoffer-master", "Name of the leader election Lease.")
 	flag.StringVar(&leaseNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the namespace the master runs in).")
@@ -89,6 +90,7 @@ func main() {
 		Scheme:                        scheme,
 		Metrics:                       metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress:        probeAddr,
+		PprofBindAddress:              pprofAddr,
 		LeaderElection:                leaderElect,
 		LeaderElectionID:              leaseName,
 		LeaderElectionNamespace:       leaseNamespace,
