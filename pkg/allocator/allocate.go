@@ -20,6 +20,9 @@ func Allocate(s *Snapshot) []Offer {
 	states := make([]*fwState, len(s.Frameworks))
 	for i, f := range s.Frameworks {
 		states[i] = &fwState{fw: f, alloc: f.Allocated.Clone(n)}
+		if f.Demand != nil {
+			states[i].demand = f.Demand.Clone(n)
+		}
 	}
 	t := buildTree(s, total, states)
 	c := &cycle{s: s, t: t, n: n, clusterFree: make(resources.Vec, n)}
@@ -55,7 +58,7 @@ func Allocate(s *Snapshot) []Offer {
 			}
 			portsLeft = nil
 			out = append(out, o)
-			st.lastAgent = a.Name
+			st.given(a.Name, give)
 			ag.take(t, st, give)
 			c.clusterFree.Sub(give)
 			t.charge(st, give)
@@ -160,7 +163,7 @@ func (p *agentPool) empty() bool {
 // framework that wants (part of) the agent, with what it would be offered.
 func (c *cycle) pick(nd *node, p *agentPool) (*fwState, resources.Vec) {
 	for _, st := range nd.frameworks {
-		if st.lastAgent == p.agent.Name || !st.fw.Wants(p.agent, c.s.Now) {
+		if st.lastAgent == p.agent.Name || st.satisfied() || !st.fw.Wants(p.agent, c.s.Now) {
 			continue
 		}
 		if give := c.offerFor(st, p); give != nil {

@@ -158,6 +158,23 @@ func TestAllocate(t *testing.T) {
 			// lower share and gets cpu.
 			want: lines("ml@gpu 4000/4+2gpu", "plain@cpu 4000/4"),
 		},
+		"a framework with a known demand is offered until it is covered": {
+			// 5 cpu of waiting tasks: a1 and a2 (4 cpu each) cover it; a3
+			// goes to the framework without a known demand.
+			snap: newSnap().agent("a1", vec(4000, 4)).agent("a2", vec(4000, 4)).agent("a3", vec(4000, 4)).
+				fw("builtin", "default", func(f *Framework) { f.Demand = vec(5000, 1) }).
+				fw("other", "default", allocated(vec(9000, 9))),
+			want: lines("builtin@a1 4000/4", "builtin@a2 4000/4", "other@a3 4000/4"),
+		},
+		"a covered demand wants nothing": {
+			snap: newSnap().agent("a1", vec(4000, 4)).fw("builtin", "default", func(f *Framework) { f.Demand = vec(0, 0) }),
+			want: nil,
+		},
+		"MaxOffers bounds the offers of one cycle": {
+			snap: newSnap().agent("a1", vec(1000, 1)).agent("a2", vec(1000, 1)).agent("a3", vec(1000, 1)).
+				fw("two", "default", func(f *Framework) { f.MaxOffers = 2 }),
+			want: lines("two@a1 1000/1", "two@a2 1000/1"),
+		},
 		"role parent loop is cut, not followed forever": {
 			snap: newSnap().agent("a1", vec(1000, 1)).
 				role("x", "y", 1, nil, nil).role("y", "x", 1, nil, nil).fw("fw", "x"),

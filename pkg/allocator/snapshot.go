@@ -113,6 +113,16 @@ type Framework struct {
 	// OfferedAgents are agents the framework already has an outstanding
 	// offer for; it gets at most one offer per agent.
 	OfferedAgents map[string]bool
+	// Demand, when set, is what the framework can use beyond its
+	// outstanding offers: once one cycle's offers cover it in every
+	// resource, the framework wants no more. Unset, it wants everything (a
+	// Mesos framework's demand is unknown; the master's built-in schedulers'
+	// is their waiting tasks).
+	Demand resources.Vec
+	// MaxOffers, when positive, bounds how many offers the framework gets in
+	// one cycle (a built-in scheduler under contention places one task per
+	// offer).
+	MaxOffers int
 }
 
 // Wants reports whether f may be offered (some of) agent a at now, ignoring

@@ -38,6 +38,24 @@ type fwState struct {
 	// lastAgent is the agent st was last offered in this cycle, so an agent
 	// split between frameworks goes to each at most once.
 	lastAgent string
+	// demand is what is left of fw.Demand (nil: unbounded), and offers how
+	// many offers st got, this cycle.
+	demand resources.Vec
+	offers int
+}
+
+// satisfied reports whether st wants no more offers this cycle.
+func (st *fwState) satisfied() bool {
+	return (st.demand != nil && st.demand.IsZero()) || (st.fw.MaxOffers > 0 && st.offers >= st.fw.MaxOffers)
+}
+
+// given records that st was offered give.
+func (st *fwState) given(agent string, give resources.Vec) {
+	st.lastAgent = agent
+	st.offers++
+	if st.demand != nil {
+		st.demand.Sub(give)
+	}
 }
 
 // belowGuarantee reports whether the node's consumption is under its
