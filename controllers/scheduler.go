@@ -301,6 +301,8 @@ const maxWaitingMarksPerPass = 256
 type builtinPlacing struct {
 	frameworks map[string]bool
 	used       map[types.NamespacedName]bool
+	// contended is whether several frameworks wanted offers.
+	contended bool
 }
 
 // placeBuiltin is the built-in schedulers: each pending task of a framework
@@ -321,6 +323,7 @@ func (s *Scheduler) placeBuiltin(ctx context.Context, w *world) builtinPlacing {
 	// the next pass re-offers it in weighted-DRF order and shares converge at
 	// task granularity. Alone, it packs each offer.
 	contended := competing(l, s.idleBuiltins(w)) > 1
+	placing.contended = contended
 	total := make(resources.Vec, l.dims.Len())
 	for _, a := range l.snapshot.Agents {
 		total.Add(a.Allocatable)
@@ -446,7 +449,8 @@ func competing(l *ledger, idle map[string]bool) int {
 // offered first, decides who gets an agent next. For every framework that
 // had tasks to place this pass: an offer that took tasks has the rest
 // declined once they are bound (no refuse time: the next pass re-offers it
-// by DRF order); an offer no waiting task fits is declined with the
+// by DRF order), unless no other framework wants offers, when it is kept
+// for the framework's next tasks; an offer no waiting task fits is declined with the
 // framework's refuse duration, or returned without one when no task waits
 // at all (so tasks created a moment later are not kept off the agent).
 // Offers a still-unbound task names are kept.
@@ -470,6 +474,9 @@ func (s *Scheduler) returnBuiltinOffers(ctx context.Context, w *world, placing b
 		fk := frameworkKey(o.Namespace, o.Spec.FrameworkName)
 		if !placing.frameworks[fk] || named[k] || o.Spec.Decline != nil || o.DeletionTimestamp != nil {
 			continue
+		}
+		if placing.used[k] && !placing.contended {
+			continue // alone, it keeps the rest for its next tasks
 		}
 		if placing.used[k] {
 			dels = append(dels, offerDeletion{offer: o, eventType: corev1.EventTypeNormal, reason: "Used",

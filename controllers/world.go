@@ -252,7 +252,86 @@ func buildLedger(w *world, opts options, filters func(fw string) map[string]time
 			f.OfferedAgents[o.Spec.AgentName] = true
 		}
 	}
+	l.setBuiltinDemand(w, n)
 	return l
+}
+
+// setBuiltinDemand tells the allocator what the built-in schedulers can
+// use, since the master knows their waiting tasks: an offer too small for
+// the smallest of them is not made; alone, a framework is offered until its
+// offers cover all of them (it packs offers); competing, it gets at most one
+// offer per waiting task it holds no offer for (it places one task per
+// offer per pass). Without this every free agent would be offered, and
+// mostly returned unused, on every pass.
+func (l *ledger) setBuiltinDemand(w *world, n int) {
+	demand := map[string]resources.Vec{}
+	smallest := map[string]resources.Vec{}
+	waiting := map[string]int{}
+	for _, t := range w.tasks {
+		if !isPending(t) || t.Spec.OfferName != "" {
+			continue
+		}
+		f := w.frameworks[types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.FrameworkName}]
+		if f == nil || f.Spec.Scheduler == nil {
+			continue
+		}
+		fk := frameworkKey(f.Namespace, f.Name)
+		need := l.dims.FromList(t.Spec.Resources).Clone(n)
+		if demand[fk] == nil {
+			demand[fk] = make(resources.Vec, n)
+			smallest[fk] = need.Clone(n)
+		}
+		demand[fk].Add(need)
+		smallest[fk].Min(need)
+		waiting[fk]++
+	}
+	offers := map[string]int{}
+	held := map[string]resources.Vec{}
+	for _, ov := range l.offers {
+		offers[ov.Framework]++
+		if held[ov.Framework] == nil {
+			held[ov.Framework] = make(resources.Vec, n)
+		}
+		held[ov.Framework].Add(ov.Resources)
+	}
+	wanting := 0
+	for _, f := range l.snapshot.Frameworks {
+		if !f.Suppressed {
+			wanting++
+		}
+	}
+	for _, f := range l.snapshot.Frameworks {
+		wf := w.frameworks[types.NamespacedName{Namespace: f.Namespace, Name: f.Name}]
+		if wf == nil || wf.Spec.Scheduler == nil || f.Suppressed || demand[f.Key] == nil {
+			continue
+		}
+		if f.MinResources == nil {
+			f.MinResources = smallest[f.Key]
+		} else {
+			f.MinResources = maxVec(f.MinResources.Clone(n), smallest[f.Key])
+		}
+		if wanting > 1 {
+			if f.MaxOffers = waiting[f.Key] - offers[f.Key]; f.MaxOffers <= 0 {
+				f.Demand = make(resources.Vec, n) // it holds enough offers
+			}
+			continue
+		}
+		f.Demand = demand[f.Key]
+		if h := held[f.Key]; h != nil {
+			f.Demand.Sub(h)
+		}
+		f.Demand.ClampZero()
+	}
+}
+
+// maxVec raises each position of v to o's, in place, and returns v.
+func maxVec(v, o resources.Vec) resources.Vec {
+	for i := range v {
+		if x := o.Get(i); x > v[i] {
+			v[i] = x
+		}
+	}
+	return v
 }
 
 // offerView is what admission needs to know of an offer, or nil.
