@@ -1,0 +1,102 @@
+package controllers
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
+)
+
+// TestBuiltinDemand checks what the allocator is told a built-in scheduler
+// can use: the smallest waiting task as the least worth offering; alone,
+// its waiting tasks less the offers it holds; competing, one offer per
+// waiting task it holds no offer for.
+func TestBuiltinDemand(t *testing.T) {
+	type want struct {
+		minCPU, demandCPU int64 // millicores; demandCPU -1: no demand set
+		maxOffers         int
+	}
+	cases := map[string]struct {
+		frameworks []*kov1.Framework
+		tasks      []*kov1.Task
+		offers     []*kov1.ResourceOffer
+		want       map[string]want
+	}{
+		"alone: its waiting tasks, less what its offers hold": {
+			frameworks: []*kov1.Framework{demandFramework("b", true)},
+			tasks:      []*kov1.Task{demandTask("t1", "b", "1", ""), demandTask("t2", "b", "3", ""), demandTask("bound", "b", "8", "old")},
+			offers:     []*kov1.ResourceOffer{demandOffer("o1", "b", "2")},
+			want:       map[string]want{"ns/b": {minCPU: 1000, demandCPU: 2000}},
+		},
+		"alone with offers covering it: it wants nothing more": {
+			frameworks: []*kov1.Framework{demandFramework("b", true)},
+			tasks:      []*kov1.Task{demandTask("t1", "b", "1", "")},
+			offers:     []*kov1.ResourceOffer{demandOffer("o1", "b", "4")},
+			want:       map[string]want{"ns/b": {minCPU: 1000, demandCPU: 0}},
+		},
+		"competing: one offer per waiting task not yet offered; a Mesos framework is unbounded": {
+			frameworks: []*kov1.Framework{demandFramework("b", true), demandFramework("sdk", false)},
+			tasks:      []*kov1.Task{demandTask("t1", "b", "1", ""), demandTask("t2", "b", "1", ""), demandTask("t3", "b", "2", "")},
+			offers:     []*kov1.ResourceOffer{demandOffer("o1", "b", "4")},
+			want:       map[string]want{"ns/b": {minCPU: 1000, demandCPU: -1, maxOffers: 2}, "ns/sdk": {demandCPU: -1}},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			w := &world{now: time.Unix(0, 0), agents: map[string]*kov1.Agent{}, roles: map[string]*kov1.Role{},
+				frameworks: map[types.NamespacedName]*kov1.Framework{}, offers: map[types.NamespacedName]*kov1.ResourceOffer{},
+				tasks: map[types.NamespacedName]*kov1.Task{}}
+			for _, f := range tc.frameworks {
+				w.frameworks[key(f)] = f
+			}
+			for _, x := range tc.tasks {
+				w.tasks[key(x)] = x
+			}
+			for _, o := range tc.offers {
+				w.offers[key(o)] = o
+			}
+			l := buildLedger(w, options{}, func(string) map[string]time.Time { return nil }, nil)
+			got := map[string]want{}
+			cpu := l.dims.Index(corev1.ResourceCPU)
+			for k, f := range l.fws {
+				g := want{minCPU: f.MinResources.Get(cpu), demandCPU: -1, maxOffers: f.MaxOffers}
+				if f.Demand != nil {
+					g.demandCPU = f.Demand.Get(cpu)
+				}
+				got[k] = g
+			}
+			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(want{})); diff != "" {
+				t.Errorf("demand (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func demandFramework(name string, builtin bool) *kov1.Framework {
+	f := &kov1.Framework{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name},
+		Status: kov1.FrameworkStatus{Conditions: []metav1.Condition{{Type: kov1.FrameworkConnectedCondition, Status: metav1.ConditionTrue}}}}
+	if builtin {
+		f.Spec.Scheduler = &kov1.BuiltinScheduler{Policy: kov1.SchedulingPolicyFirstFit}
+	}
+	return f
+}
+
+func demandTask(name, fw, cpu, offer string) *kov1.Task {
+	t := &kov1.Task{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name},
+		Spec: kov1.TaskSpec{FrameworkName: fw, OfferName: offer, Resources: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu)}}}
+	if offer != "" {
+		t.Status = kov1.TaskStatus{State: kov1.TaskRunning, AgentName: "a"}
+	}
+	return t
+}
+
+func demandOffer(name, fw, cpu string) *kov1.ResourceOffer {
+	return &kov1.ResourceOffer{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name},
+		Spec: kov1.ResourceOfferSpec{FrameworkName: fw, AgentName: "a", Resources: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu)}}}
+}
