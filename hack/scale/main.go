@@ -64,6 +64,9 @@ type Point struct {
 	SDKTasksPerSec     float64 `json:"sdkTasksPerSec"`
 	SDKRunning         latency `json:"sdkCreateToRunningMs"`
 	OfferLatency       latency `json:"offerAfterFreeMs"`
+	StreamRate         int     `json:"streamTasksPerSecOffered"`
+	StreamTasksPerSec  float64 `json:"streamTasksPerSecRunning"`
+	StreamRunning      latency `json:"streamCreateToRunningMs"`
 
 	AllocationMeanMs float64 `json:"allocationCycleMeanMs"`
 	AllocationP99Ms  float64 `json:"allocationCycleP99Ms"`
@@ -97,6 +100,7 @@ func main() {
 	agentsFlag := flag.String("agents", "100,1000", "Comma-separated agent counts.")
 	fwFlag := flag.String("frameworks", "1,10", "Comma-separated framework counts.")
 	tasks := flag.Int("tasks", 2000, "Tasks per burst (K).")
+	flag.IntVar(&streamRate, "stream-rate", 20, "Tasks per second of the steady stream (30s of it).")
 	out := flag.String("out", "", "Results folder (default results/<timestamp>).")
 	flag.Var(&masterArgs, "master-arg", "An extra flag for the master, e.g. -master-arg=--kube-api-qps=400 (repeatable).")
 	flag.Parse()
@@ -128,6 +132,9 @@ func main() {
 	}
 	fmt.Println("wrote", *out)
 }
+
+// streamRate is the steady stream's tasks per second.
+var streamRate int
 
 // masterArgs are extra flags for the master.
 var masterArgs stringList
@@ -376,6 +383,13 @@ func runPoint(masterBin string, n, m, k int, measureCeiling bool, rep *Report) (
 	}
 
 	fmt.Printf("   short tasks done after %s\n", time.Since(t0).Round(time.Second))
+	// Phase 3b: a steady stream of short tasks.
+	p.StreamRate = streamRate
+	p.StreamRunning, p.StreamTasksPerSec, err = steadyStream(ctx, c, f, obs, streamRate, 30*time.Second)
+	if err != nil {
+		return p, err
+	}
+	fmt.Printf("   steady stream done after %s\n", time.Since(t0).Round(time.Second))
 	// The master's own figures.
 	mm, err := scrape(func() (*http.Response, error) { return http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port)) })
 	if err == nil {
@@ -507,6 +521,8 @@ func printPoint(p Point) {
 		p.BuiltinTasksPerSec, p.BuiltinBound.P50, p.BuiltinBound.P99, p.BuiltinRunning.P50, p.BuiltinRunning.P99)
 	fmt.Printf("   SDK: %.0f tasks/s, create→Running p50/p99 %.0f/%.0f ms; offer after free p50/p99 %.0f/%.0f ms\n",
 		p.SDKTasksPerSec, p.SDKRunning.P50, p.SDKRunning.P99, p.OfferLatency.P50, p.OfferLatency.P99)
+	fmt.Printf("   steady stream of %d tasks/s: %.1f tasks/s started, create→Running p50/p99 %.0f/%.0f ms\n",
+		p.StreamRate, p.StreamTasksPerSec, p.StreamRunning.P50, p.StreamRunning.P99)
 	fmt.Printf("   allocation cycle mean %.1f ms p99 ≤ %.0f ms; %.1f API writes/task; master %.1f CPU-s, peak %.0f MiB\n",
 		p.AllocationMeanMs, p.AllocationP99Ms, p.WritesPerTask, p.MasterCPUSec, p.MasterPeakMiB)
 	fmt.Printf("   kube-scheduler: %.0f pods/s (p50/p99 %.0f/%.0f ms); kubeoffer/kube-scheduler = %.2f\n",

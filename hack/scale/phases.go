@@ -298,3 +298,50 @@ func writeCeiling(ctx context.Context, c client.Client) float64 {
 	wg.Wait()
 	return float64(n.Load()) / 10
 }
+
+// steadyStream submits tasks at a steady rate for a while through a
+// built-in framework (each runs for 5s and finishes, so resources keep
+// turning over) and measures create→Running, and the rate the tasks
+// actually started at.
+func steadyStream(ctx context.Context, c client.Client, f *fleet, obs *observer, rate int, d time.Duration) (latency, float64, error) {
+	ns := "stream"
+	f.duration = 5 * time.Second
+	defer func() { f.duration = 0 }()
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		return latency{}, 0, err
+	}
+	if err := c.Create(ctx, &kov1.Framework{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "stream"},
+		Spec: kov1.FrameworkSpec{Scheduler: &kov1.BuiltinScheduler{Policy: kov1.SchedulingPolicyFirstFit}}}); err != nil {
+		return latency{}, 0, err
+	}
+	total := int(float64(rate) * d.Seconds())
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	defer tick.Stop()
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for i := range total {
+		select {
+		case <-ctx.Done():
+			return latency{}, 0, ctx.Err()
+		case <-tick.C:
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := benchTask(ns, fmt.Sprintf("st-%05d", i), "stream", "500m", "1Gi")
+			obs.created1(ns, t.Name)
+			if c.Create(ctx, t) != nil {
+				failed.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := failed.Load(); n > 0 {
+		return latency{}, 0, fmt.Errorf("stream: %d task creations failed", n)
+	}
+	if err := waitFor(ctx, 5*time.Minute, func() bool { return obs.runningIn(ns) >= total }); err != nil {
+		return latency{}, 0, fmt.Errorf("stream: %d of %d running: %w", obs.runningIn(ns), total, err)
+	}
+	perSec, _, running, _ := obs.result(ns)
+	return running, perSec, c.DeleteAllOf(ctx, &kov1.Task{}, client.InNamespace(ns))
+}

@@ -113,6 +113,11 @@ func markdown(rep *Report) string {
 			p.KubeSchedPodsPerSec, p.KubeSchedBound.P50, p.KubeSchedBound.P99, p.RatioToKubeSched, p.OfferLatency.P50, p.OfferLatency.P99,
 			p.AllocationMeanMs, p.AllocationP99Ms, p.WritesPerTask, p.MasterCPUSec, p.MasterPeakMiB)
 	}
+	b.WriteString("\n**Steady stream** (tasks of 500m / 1Gi submitted at a fixed rate for 30 s through a built-in FirstFit framework, each running 5 s):\n\n| agents | frameworks | submitted tasks/s | started tasks/s | create→Running p50 / p90 / p99 ms |\n|---:|---:|---:|---:|---|\n")
+	for _, p := range rep.Points {
+		fmt.Fprintf(&b, "| %d | %d | %d | %.1f | %.0f / %.0f / %.0f |\n", p.Agents, p.Frameworks, p.StreamRate, p.StreamTasksPerSec,
+			p.StreamRunning.P50, p.StreamRunning.P90, p.StreamRunning.P99)
+	}
 	for _, p := range rep.Points {
 		if p.FairShares == nil {
 			continue
