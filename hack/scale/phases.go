@@ -105,7 +105,7 @@ func offerLatency(ctx context.Context, cfg *rest.Config, c client.Client, f *fle
 }
 
 // fairness runs m built-in frameworks in weighted roles, each wanting the
-// whole cluster (4-cpu tasks that run until the end), samples each one's
+// whole cluster (8-cpu tasks that run until the end), samples each one's
 // dominant share (its cpu over the cluster's) every 500ms until the cluster
 // is full, and compares the last sample with the weighted fair share.
 func fairness(ctx context.Context, c client.Client, n, m int, roleOf func(int) string, weights map[string]int32) (map[string][]float64, map[string]float64, float64, error) {
@@ -122,7 +122,7 @@ func fairness(ctx context.Context, c client.Client, n, m int, roleOf func(int) s
 		totalWeight += float64(weights[r])
 	}
 	fair := map[string]float64{}
-	slots := 4 * n // 4-cpu tasks on 16-cpu agents
+	slots := 2 * n // 8-cpu tasks on 16-cpu agents
 	for i := range m {
 		name := fmt.Sprintf("fw-%d", i)
 		r := roleOf(i)
@@ -135,7 +135,7 @@ func fairness(ctx context.Context, c client.Client, n, m int, roleOf func(int) s
 	// Each framework asks for the whole cluster; interleave the creations so
 	// no framework is first in line.
 	if err := parallel(ctx, slots*m, 16, func(i int) error {
-		return c.Create(ctx, benchTask(ns, fmt.Sprintf("f%d-%05d", i%m, i/m), fmt.Sprintf("fw-%d", i%m), "4", "8Gi"))
+		return c.Create(ctx, benchTask(ns, fmt.Sprintf("f%d-%05d", i%m, i/m), fmt.Sprintf("fw-%d", i%m), "8", "16Gi"))
 	}); err != nil {
 		return nil, nil, 0, err
 	}
