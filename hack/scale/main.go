@@ -377,7 +377,7 @@ func runPoint(masterBin string, n, m, k int, measureCeiling bool, rep *Report) (
 	if err := c.DeleteAllOf(ctx, &kov1.Task{}, client.InNamespace(sdkNS)); err != nil {
 		return p, err
 	}
-	p.OfferLatency, err = offerLatency(ctx, cp.Config, c, f, obs, 2*n)
+	p.OfferLatency, err = offerLatency(ctx, cp.Config, c, f, obs, 2*min(n, groupSize))
 	if err != nil {
 		return p, err
 	}

@@ -40,6 +40,13 @@ type fleet struct {
 	writes   atomic.Int64
 }
 
+// groupAttribute splits the agents into groups of groupSize, so a phase
+// can run on the same number of agents whatever N is.
+const (
+	groupAttribute = "scale.kubeoffer.io/group"
+	groupSize      = 100
+)
+
 func agentName(i int) string { return fmt.Sprintf("sim-agent-%05d", i) }
 
 func (f *fleet) publish(ctx context.Context) error {
@@ -65,7 +72,8 @@ func (f *fleet) publish(ctx context.Context) error {
 			}
 			a.Status.Capacity, a.Status.Allocatable = alloc, alloc
 			a.Status.Ports = []kov1.PortRange{{Begin: 31000, End: 32000}}
-			a.Status.Attributes = map[string]string{corev1.LabelHostname: name, corev1.LabelTopologyZone: "zone-" + strconv.Itoa(i%3)}
+			a.Status.Attributes = map[string]string{corev1.LabelHostname: name, corev1.LabelTopologyZone: "zone-" + strconv.Itoa(i%3),
+				groupAttribute: strconv.Itoa(i / groupSize)}
 			meta.SetStatusCondition(&a.Status.Conditions, metav1.Condition{Type: kov1.AgentReadyCondition, Status: metav1.ConditionTrue, Reason: kov1.AgentNodeReadyReason})
 			return f.c.Status().Update(ctx, a)
 		})
