@@ -42,6 +42,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -487,12 +488,20 @@ func runSDK(ctx context.Context, cfg *rest.Config, ns string, k int, obs *observ
 				launch = append(launch, t)
 				next++
 			}
+			done := next >= k
 			mu.Unlock()
 			for _, t := range launch {
 				obs.created1(ns, t.Name)
 			}
 			if len(launch) == 0 {
-				_ = d.Decline(ctx, o.Name, nil)
+				// Nothing left to launch: a well-behaved framework declines
+				// for long and stops asking for offers.
+				if !done {
+					_ = d.Decline(ctx, o.Name, nil)
+					continue
+				}
+				_ = d.Decline(ctx, o.Name, ptr.To(time.Hour))
+				_ = d.Suppress(ctx)
 				continue
 			}
 			_ = d.Accept(ctx, o, launch...)
