@@ -40,8 +40,8 @@ type Budget struct {
 func NewBudget(o *kov1.ResourceOffer) *Budget {
 	left := o.Spec.Resources
 	ports := o.Spec.Ports
-	if o.Status.Remaining != nil {
-		left, ports = o.Status.Remaining, o.Status.RemainingPorts
+	if o.Status.Remaining != nil || len(o.Status.AcceptedTasks) > 0 {
+		left, ports = o.Status.Remaining, o.Status.RemainingPorts // nil: nothing left
 	}
 	b := &Budget{Offer: o, left: left.DeepCopy()}
 	for _, r := range ports {

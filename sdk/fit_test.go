@@ -53,3 +53,18 @@ func TestBudgetRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestBudgetReadsOfferStatus: an offer no task accepted has an empty
+// status and all of it remains; one whose tasks took everything has
+// acceptedTasks and no remaining, and nothing remains.
+func TestBudgetReadsOfferStatus(t *testing.T) {
+	o := &kov1.ResourceOffer{Spec: kov1.ResourceOfferSpec{Resources: corev1.ResourceList{"cpu": Quantity("2")}}}
+	one := Needs{Resources: corev1.ResourceList{"cpu": Quantity("1")}}
+	if !NewBudget(o).Fits(one) {
+		t.Error("untouched offer: 1 cpu must fit in 2")
+	}
+	o.Status.AcceptedTasks = []string{"a", "b"}
+	if NewBudget(o).Fits(one) {
+		t.Error("used-up offer: nothing must fit")
+	}
+}
