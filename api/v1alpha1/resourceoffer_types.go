@@ -87,7 +87,7 @@ type ResourceOfferStatus struct {
 	// remaining is what tasks may still draw from the offer: spec.resources
 	// minus the resources of the tasks that accepted it. The status stays
 	// empty until a task accepts the offer: all of spec.resources (and
-	// spec.ports) remains.
+	// spec.ports) remains. Empty with acceptedTasks set, nothing remains.
 	// +optional
 	Remaining corev1.ResourceList `json:"remaining,omitempty"`
 
