@@ -68,7 +68,8 @@ func (r *AgentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 	next := a.DeepCopy()
 	if meta.SetStatusCondition(&next.Status.Conditions, cond) {
 		if err := r.Client.Status().Patch(ctx, next, client.MergeFrom(a)); err != nil {
-			return ctrl.Result{}, fmt.Errorf("writing Reachable condition: %w", err)
+			// Gone since the cache showed it: nothing to mark.
+			return ctrl.Result{}, client.IgnoreNotFound(fmt.Errorf("writing Reachable condition: %w", err))
 		}
 		eventType := corev1.EventTypeNormal
 		if !reachable {

@@ -46,10 +46,17 @@ type service struct {
 	podAnnotations        map[string]string
 	// live are the instances not yet ended, by task name, with the value of
 	// the spread attribute on their agent.
-	live       map[string]string
+	live map[string]string
+	// seen are the spread values of agents lately offered or lately running
+	// an instance, with when: an instance that just ended on an agent whose
+	// new offer has not arrived yet is not replaced on a busier agent.
+	seen       map[string]time.Time
 	next       int
 	suppressed bool
 }
+
+// seenFor is how long a spread value counts after it was last seen.
+const seenFor = time.Minute
 
 func main() {
 	var (
@@ -79,6 +86,7 @@ func main() {
 	s.command = []string{"sh", "-c", command}
 	s.podAnnotations = annotations
 	s.live = map[string]string{}
+	s.seen = map[string]time.Time{}
 	s.needs = sdk.Needs{Resources: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(mem)}, Ports: 1}
 	d, err := sdk.New(ctrl.GetConfigOrDie(), sdk.Config{Namespace: ns, Name: s.name, Logger: log,
 		Spec: kov1.FrameworkSpec{Role: role, RefuseDuration: &metav1.Duration{Duration: s.refuse}}}, &s)
@@ -113,12 +121,16 @@ func (s *service) ResourceOffers(ctx context.Context, d *sdk.Driver, offers []*k
 	for _, v := range s.live {
 		perValue[v]++
 	}
+	now := time.Now()
+	for _, o := range offers {
+		s.seen[o.Spec.Attributes[s.spreadBy]] = now
+	}
 	sort.SliceStable(offers, func(i, j int) bool {
 		return perValue[offers[i].Spec.Attributes[s.spreadBy]] < perValue[offers[j].Spec.Attributes[s.spreadBy]]
 	})
 	for _, o := range offers {
 		value := o.Spec.Attributes[s.spreadBy]
-		if len(s.live) >= s.desired || perValue[value] > minCount(perValue, offers, s.spreadBy) {
+		if len(s.live) >= s.desired || perValue[value] > s.minCount(perValue, now) {
 			_ = d.Decline(ctx, o.Name, &s.refuse)
 			continue
 		}
@@ -140,20 +152,23 @@ func (s *service) ResourceOffers(ctx context.Context, d *sdk.Driver, offers []*k
 	s.converge(ctx, d, false)
 }
 
-// minCount is the fewest instances on any spread value among those seen in
-// the running instances and the offers.
-func minCount(perValue map[string]int, offers []*kov1.ResourceOffer, attr string) int {
+// minCount is the fewest instances on any spread value lately seen (in
+// running instances, offers, or instances that ended).
+func (s *service) minCount(perValue map[string]int, now time.Time) int {
 	least := -1
-	consider := func(v string) {
+	for v, at := range s.seen {
+		if now.Sub(at) > seenFor {
+			delete(s.seen, v)
+			continue
+		}
 		if n := perValue[v]; least < 0 || n < least {
 			least = n
 		}
 	}
-	for v := range perValue {
-		consider(v)
-	}
-	for _, o := range offers {
-		consider(o.Spec.Attributes[attr])
+	for _, n := range perValue {
+		if least < 0 || n < least {
+			least = n
+		}
 	}
 	return max(least, 0)
 }
@@ -177,7 +192,10 @@ func (s *service) StatusUpdate(ctx context.Context, d *sdk.Driver, t *kov1.Task)
 		s.next = n + 1
 	}
 	if t.Status.State.IsTerminal() {
-		if _, ok := s.live[t.Name]; ok {
+		if value, ok := s.live[t.Name]; ok {
+			if value != "" {
+				s.seen[value] = time.Now()
+			}
 			delete(s.live, t.Name)
 			fmt.Printf("%s ended %s (%s: %s); %d of %d running\n", t.Name, t.Status.State, t.Status.Reason, t.Status.Message, len(s.live), s.desired)
 			s.converge(ctx, d, true)
