@@ -139,6 +139,9 @@ func markdown(rep *Report) string {
 			fmt.Fprintf(&b, "\n![shares](shares-%d-agents-%d-frameworks.png)\n", p.Agents, p.Frameworks)
 		}
 	}
-	b.WriteString("\nThe simulated agents' CPU is this harness's process: see results.json (`simulatedAgentsCpuSeconds`).\n")
+	b.WriteString("\n**Simulated agents** (this harness's process, which also creates the tasks and watches them; from the start of each point to the end of the steady stream):\n\n| agents | frameworks | CPU-s | peak MiB |\n|---:|---:|---:|---:|\n")
+	for _, p := range rep.Points {
+		fmt.Fprintf(&b, "| %d | %d | %.1f | %.0f |\n", p.Agents, p.Frameworks, p.SimCPUSec, p.SimPeakMiB)
+	}
 	return b.String()
 }
