@@ -45,16 +45,16 @@ type statusWrite struct{ cur, next *kov1.Task }
 func (s *Scheduler) writeTaskStatuses(ctx context.Context, w *world, writes []statusWrite) (ok []bool) {
 	ok = make([]bool, len(writes))
 	errs := make([]error, len(writes))
-	todo := make([]int, 0, len(writes))
+	toWrite := make([]int, 0, len(writes))
 	for i, x := range writes {
 		if !statusEqual(x.cur.Status, x.next.Status) {
-			todo = append(todo, i)
+			toWrite = append(toWrite, i)
 		}
 	}
-	s.parallelize(ctx, len(todo), func(j int) {
-		errs[todo[j]] = s.Client.Status().Update(ctx, writes[todo[j]].next)
+	s.parallelize(ctx, len(toWrite), func(j int) {
+		errs[toWrite[j]] = s.Client.Status().Update(ctx, writes[toWrite[j]].next)
 	})
-	for _, i := range todo {
+	for _, i := range toWrite {
 		x := writes[i]
 		if err := errs[i]; err != nil {
 			if !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
@@ -83,7 +83,7 @@ func (s *Scheduler) deleteOffers(ctx context.Context, w *world, dels []offerDele
 	ok = make([]bool, len(dels))
 	errs := make([]error, len(dels))
 	seen := map[types.NamespacedName]bool{}
-	todo := make([]int, 0, len(dels))
+	toDelete := make([]int, 0, len(dels))
 	for i, d := range dels {
 		k := key(d.offer)
 		if seen[k] {
@@ -93,13 +93,13 @@ func (s *Scheduler) deleteOffers(ctx context.Context, w *world, dels []offerDele
 		// Assumed before the request, so the informer's delete event is
 		// never taken for the framework's decline.
 		s.assumed.offerDeleted(k, w.now)
-		todo = append(todo, i)
+		toDelete = append(toDelete, i)
 	}
-	s.parallelize(ctx, len(todo), func(j int) {
-		o := dels[todo[j]].offer
-		errs[todo[j]] = s.Client.Delete(ctx, o, client.Preconditions{UID: &o.UID})
+	s.parallelize(ctx, len(toDelete), func(j int) {
+		o := dels[toDelete[j]].offer
+		errs[toDelete[j]] = s.Client.Delete(ctx, o, client.Preconditions{UID: &o.UID})
 	})
-	for _, i := range todo {
+	for _, i := range toDelete {
 		d := dels[i]
 		k := key(d.offer)
 		if err := errs[i]; err != nil && !apierrors.IsNotFound(err) {
