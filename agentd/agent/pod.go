@@ -11,6 +11,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
+	"github.com/kubeoffer/kubeoffer/pkg/resources"
 )
 
 // PodName is the name of the Pod that runs a task: the task's own name, in
@@ -167,11 +168,8 @@ func split(name corev1.ResourceName, q resource.Quantity, shares []corev1.Resour
 		shares[0][name] = q.DeepCopy()
 		return
 	}
-	total := q.Value()
+	total := resources.ToInt(name, q) // bounded: the split cannot overflow
 	format := q.Format
-	if name == corev1.ResourceCPU {
-		total = q.MilliValue()
-	}
 	each, rest := total/n, total%n
 	for i := range shares {
 		v := each

@@ -108,3 +108,71 @@ func TestPortSet(t *testing.T) {
 		t.Errorf("Size = %d", got)
 	}
 }
+
+// TestToIntBounded: quantities far past any node's size neither wrap to zero
+// nor go negative (10P cores used to become 0 millicores, and larger values
+// negative, making an agent look bigger than it is).
+func TestToIntBounded(t *testing.T) {
+	cases := map[string]struct {
+		name corev1.ResourceName
+		q    string
+		want int64
+	}{
+		"cpu in range":           {name: "cpu", q: "1500m", want: 1500},
+		"cpu fraction rounds up": {name: "cpu", q: "0.0001", want: 1},
+		"cpu at the bound":       {name: "cpu", q: "1M", want: MaxCPUCores * 1000},
+		"cpu 10P saturates":      {name: "cpu", q: "10P", want: MaxCPUCores * 1000},
+		"cpu 1E saturates":       {name: "cpu", q: "1E", want: MaxCPUCores * 1000},
+		"memory in range":        {name: "memory", q: "2Gi", want: 2 << 30},
+		"memory at the bound":    {name: "memory", q: "1Pi", want: MaxQuantity},
+		"memory 8Ei saturates":   {name: "memory", q: "8Ei", want: MaxQuantity},
+		"gpu 1e30 saturates":     {name: "nvidia.com/gpu", q: "1e30", want: MaxQuantity},
+		"negative is zero":       {name: "memory", q: "-1Gi", want: 0},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if got := ToInt(tc.name, resource.MustParse(tc.q)); got != tc.want {
+				t.Errorf("ToInt(%s, %s) = %d, want %d", tc.name, tc.q, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestVecSaturates: sums and differences clamp at the int64 range instead of
+// wrapping, so no number of tasks can make an agent look free.
+func TestVecSaturates(t *testing.T) {
+	const maxI, minI = int64(^uint64(0) >> 1), -int64(^uint64(0)>>1) - 1
+	cases := map[string]struct {
+		op         func(v, o Vec)
+		v, o, want Vec
+	}{
+		"add in range":      {op: Vec.Add, v: Vec{1, 2}, o: Vec{3, 4}, want: Vec{4, 6}},
+		"add saturates up":  {op: Vec.Add, v: Vec{maxI - 1}, o: Vec{5}, want: Vec{maxI}},
+		"add saturates low": {op: Vec.Add, v: Vec{minI + 1}, o: Vec{-5}, want: Vec{minI}},
+		"sub in range":      {op: Vec.Sub, v: Vec{5}, o: Vec{7}, want: Vec{-2}},
+		"sub saturates low": {op: Vec.Sub, v: Vec{minI + 1}, o: Vec{5}, want: Vec{minI}},
+		"sub saturates up":  {op: Vec.Sub, v: Vec{maxI - 1}, o: Vec{-5}, want: Vec{maxI}},
+		"sub of min int":    {op: Vec.Sub, v: Vec{0}, o: Vec{minI}, want: Vec{maxI}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			v := tc.v.Clone(len(tc.v))
+			tc.op(v, tc.o)
+			if diff := cmp.Diff(tc.want, v); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+	// Many maximal tasks on one agent: allocated stays at the top, so free
+	// (allocatable − allocated) stays at or below zero.
+	d := NewDims()
+	alloc := d.Zero()
+	for range 100_000 {
+		alloc.Add(d.FromList(list("cpu", "1M", "memory", "1Pi")))
+	}
+	free := d.FromList(list("cpu", "2", "memory", "4Gi"))
+	free.Sub(alloc)
+	if !free.IsZero() {
+		t.Errorf("free after 100000 maximal tasks = %v, want none", free)
+	}
+}

@@ -6,6 +6,7 @@ package resources
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 
@@ -72,7 +73,7 @@ func (d *Dims) FromList(rl corev1.ResourceList) Vec {
 	d.AddList(rl)
 	v := d.Zero()
 	for name, q := range rl {
-		v[d.index[name]] = toInt(name, q)
+		v[d.index[name]] = ToInt(name, q)
 	}
 	return v
 }
@@ -96,11 +97,65 @@ func (d *Dims) ToList(v Vec) corev1.ResourceList {
 	return rl
 }
 
-func toInt(name corev1.ResourceName, q resource.Quantity) int64 {
+// Bounds the API server enforces on every quantity a user writes (see the
+// CRDs' validation rules): CPU at most MaxCPUCores cores, every other
+// resource at most MaxQuantity base units. Conversion clamps to them too, so
+// a quantity that got past validation (an Agent's node, a stored object from
+// before the bound) cannot wrap the arithmetic.
+const (
+	// MaxCPUCores is the largest CPU quantity, in cores: a million cores.
+	MaxCPUCores = 1_000_000
+	// MaxQuantity is the largest quantity of any other resource, in its
+	// base unit: 2^50 (1Pi bytes of memory).
+	MaxQuantity = 1 << 50
+)
+
+var (
+	maxCPU   = *resource.NewQuantity(MaxCPUCores, resource.DecimalSI)
+	maxOther = *resource.NewQuantity(MaxQuantity, resource.BinarySI)
+)
+
+// ToInt converts q into name's integer unit (millicores for CPU, the base
+// unit otherwise), rounding fractions up as the kubelet does. Negative
+// quantities become 0 and quantities past the API bounds saturate at them,
+// so the result is always in [0, MaxQuantity] and sums of it cannot wrap.
+func ToInt(name corev1.ResourceName, q resource.Quantity) int64 {
+	if q.Sign() <= 0 {
+		return 0
+	}
 	if name == corev1.ResourceCPU {
+		if q.Cmp(maxCPU) > 0 {
+			return MaxCPUCores * 1000
+		}
 		return q.MilliValue()
 	}
+	if q.Cmp(maxOther) > 0 {
+		return MaxQuantity
+	}
 	return q.Value()
+}
+
+// addSat is a + b saturated at the int64 range: resource sums never wrap.
+func addSat(a, b int64) int64 {
+	s := a + b
+	switch {
+	case a > 0 && b > 0 && s < 0:
+		return math.MaxInt64
+	case a < 0 && b < 0 && s >= 0:
+		return math.MinInt64
+	}
+	return s
+}
+
+// subSat is a − b saturated at the int64 range.
+func subSat(a, b int64) int64 {
+	if b == math.MinInt64 {
+		if a >= 0 {
+			return math.MaxInt64
+		}
+		return a - b
+	}
+	return addSat(a, -b)
 }
 
 // Get returns v's value at i (zero past its end).
@@ -121,17 +176,19 @@ func (v Vec) Clone(n int) Vec {
 	return out
 }
 
-// Add adds o into v in place; v must be at least as long as o.
+// Add adds o into v in place, saturating instead of wrapping; v must be at
+// least as long as o.
 func (v Vec) Add(o Vec) {
 	for i, x := range o {
-		v[i] += x
+		v[i] = addSat(v[i], x)
 	}
 }
 
-// Sub subtracts o from v in place; v must be at least as long as o.
+// Sub subtracts o from v in place, saturating instead of wrapping; v must be
+// at least as long as o.
 func (v Vec) Sub(o Vec) {
 	for i, x := range o {
-		v[i] -= x
+		v[i] = subSat(v[i], x)
 	}
 }
 
