@@ -89,7 +89,13 @@ func HeartbeatLeaseName(frameworkName string) string {
 type OfferConstraints struct {
 	// attributeSelector selects agents by their attributes (node labels
 	// agentd selected plus the Agent's spec.attributes). Empty selects all.
+	// Operators In and NotIn need at least one value; Exists and
+	// DoesNotExist take none. At most 16 expressions of at most 64 values.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, e.operator in ['In', 'NotIn', 'Exists', 'DoesNotExist'])",message="attributeSelector: operator must be one of In, NotIn, Exists, DoesNotExist"
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, !(e.operator in ['In', 'NotIn']) || (has(e.values) && size(e.values) > 0))",message="attributeSelector: In and NotIn need at least one value in values, or they match no agent and the framework is offered nothing; add the values or use Exists"
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, !(e.operator in ['Exists', 'DoesNotExist']) || !has(e.values) || size(e.values) == 0)",message="attributeSelector: Exists and DoesNotExist take no values; remove values or use In"
+	// +kubebuilder:validation:XValidation:rule="(!has(self.matchLabels) || self.matchLabels.all(k, !format.qualifiedName().validate(k).hasValue() && !format.labelValue().validate(self.matchLabels[k]).hasValue())) && (!has(self.matchExpressions) || self.matchExpressions.all(e, !format.qualifiedName().validate(e.key).hasValue() && (!has(e.values) || e.values.all(v, !format.labelValue().validate(v).hasValue()))))",message="attributeSelector: keys must be qualified names (e.g. topology.kubernetes.io/zone) and values label values (at most 63 characters of letters, digits, '-', '_' and '.')"
 	AttributeSelector *metav1.LabelSelector `json:"attributeSelector,omitempty"`
 
 	// minResources is the least an offer must hold for the framework to want
@@ -98,6 +104,7 @@ type OfferConstraints struct {
 	// +optional
 	// +kubebuilder:validation:MaxProperties=16
 	// +kubebuilder:validation:XValidation:rule="self.all(k, !string(self[k]).startsWith('-'))",message="resource quantities must not be negative"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !isQuantity(string(self[k])) || quantity(string(self[k])).compareTo(quantity(k == 'cpu' ? '1M' : '1Pi')) <= 0)",message="resource quantities must be at most 1M for cpu (cores) and 1Pi for any other resource (in its base unit): no node is that large; lower the quantity"
 	MinResources corev1.ResourceList `json:"minResources,omitempty"`
 }
 
@@ -135,15 +142,21 @@ type FrameworkSpec struct {
 	// disconnected (heartbeat Lease not renewed) before the master tears the
 	// framework down: kills its tasks and rescinds its offers. Defaults to 1h.
 	// Frameworks with a built-in scheduler never disconnect.
+	// Between 1s and 8760h (365 days); 0s is refused because the Framework
+	// exists before its scheduler first connects, so it would be torn down
+	// at creation (use 1s for Mesos's "tear down as soon as it disconnects").
 	// +optional
 	// +kubebuilder:default="1h"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('8760h')",message="failoverTimeout must be between 1s and 8760h (365 days)"
 	FailoverTimeout *metav1.Duration `json:"failoverTimeout,omitempty"`
 
 	// refuseDuration is how long the master hides an agent from this
 	// framework after it declines an offer of it without saying how long
 	// (including by deleting the offer). Defaults to 5s, Mesos's default.
+	// Between 0s and 8760h (365 days), Mesos's bounds on refuse_seconds.
 	// +optional
 	// +kubebuilder:default="5s"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('8760h')",message="refuseDuration must be between 0s and 8760h (365 days), as Mesos bounds refuse_seconds"
 	RefuseDuration *metav1.Duration `json:"refuseDuration,omitempty"`
 
 	// offers says whether the framework wants offers: Suppressed stops them
@@ -225,6 +238,7 @@ type FrameworkStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=fw,categories=kubeoffer
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 63",message="a Framework's name must be at most 63 characters: it labels the framework's offers and Pods, and a label value holds at most 63"
 // +kubebuilder:printcolumn:name="Role",type=string,JSONPath=`.spec.role`
 // +kubebuilder:printcolumn:name="Connected",type=string,JSONPath=`.status.conditions[?(@.type=="Connected")].status`
 // +kubebuilder:printcolumn:name="Offers",type=string,JSONPath=`.spec.offers`

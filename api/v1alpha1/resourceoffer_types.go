@@ -10,7 +10,9 @@ import (
 type OfferDecline struct {
 	// refuseDuration is how long the master must not offer this agent to the
 	// framework again. Defaults to the framework's spec.refuseDuration.
+	// Between 0s and 8760h (365 days), Mesos's bounds on refuse_seconds.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('8760h')",message="decline.refuseDuration must be between 0s and 8760h (365 days), as Mesos bounds refuse_seconds"
 	RefuseDuration *metav1.Duration `json:"refuseDuration,omitempty"`
 }
 
@@ -52,6 +54,7 @@ type ResourceOfferSpec struct {
 	// +required
 	// +kubebuilder:validation:MaxProperties=16
 	// +kubebuilder:validation:XValidation:rule="self.all(k, !string(self[k]).startsWith('-'))",message="resource quantities must not be negative"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !isQuantity(string(self[k])) || quantity(string(self[k])).compareTo(quantity(k == 'cpu' ? '1M' : '1Pi')) <= 0)",message="resource quantities must be at most 1M for cpu (cores) and 1Pi for any other resource (in its base unit): no node is that large; lower the quantity"
 	Resources corev1.ResourceList `json:"resources"`
 
 	// ports are the host port ranges offered.

@@ -93,6 +93,11 @@ const MaxTaskHistory = 16
 // +kubebuilder:validation:XValidation:rule="self.resources == oldSelf.resources",message="resources are immutable: create a new Task to ask for other resources"
 // +kubebuilder:validation:XValidation:rule="has(self.ports) == has(oldSelf.ports)",message="ports are immutable: create a new Task to ask for other ports"
 // +kubebuilder:validation:XValidation:rule="self.template == oldSelf.template",message="template is immutable: create a new Task to run something else"
+// +kubebuilder:validation:XValidation:rule="!has(self.template.spec.nodeName) || self.template.spec.nodeName == ''",message="template.spec.nodeName must be empty: the task runs on the node of the offer it accepts; choose the node by accepting that node's offer"
+// +kubebuilder:validation:XValidation:rule="!has(self.template.spec.nodeSelector) && !has(self.template.spec.affinity)",message="template.spec.nodeSelector and affinity are not allowed: the task runs on the node of its offer; narrow the offers instead with the Framework's spec.offerConstraints.attributeSelector"
+// +kubebuilder:validation:XValidation:rule="!has(self.template.spec.priorityClassName) && !has(self.template.spec.priority) && !has(self.template.spec.preemptionPolicy)",message="template.spec.priorityClassName, priority and preemptionPolicy are not allowed: a priority would let the task's Pod displace other Pods on the node outside its offer; weights and quotas of the framework's Role decide who gets resources"
+// +kubebuilder:validation:XValidation:rule="!has(self.template.spec.hostNetwork) || !self.template.spec.hostNetwork",message="template.spec.hostNetwork is not allowed: on the host network the task could bind any host port, not only the ports its offer granted; declare the ports the task needs in spec.ports"
+// +kubebuilder:validation:XValidation:rule="!has(self.template.spec.overhead)",message="template.spec.overhead is set by the cluster from the Pod's RuntimeClass, not by the task: remove it"
 type TaskSpec struct {
 	// frameworkName is the Framework, in this namespace, the task belongs to.
 	// +required
@@ -108,11 +113,18 @@ type TaskSpec struct {
 	OfferName string `json:"offerName,omitempty"`
 
 	// resources the task needs; they become the Pod's requests and limits,
-	// so the kubelet's cgroups hold the task to them.
+	// so the kubelet's cgroups hold the task to them. cpu and memory are
+	// required and must be positive: a container without a CPU or memory
+	// limit would escape the node's isolation and be charged nothing.
+	// Quantities are at most 1M cpu and 1Pi of anything else.
 	// +required
+	// +kubebuilder:validation:XValidation:rule="'cpu' in self && 'memory' in self",message="resources must name both cpu and memory (e.g. {cpu: 500m, memory: 256Mi}): the task runs with limits equal to them, and without a memory limit it would escape memory isolation"
+	// +kubebuilder:validation:XValidation:rule="!('cpu' in self) || !isQuantity(string(self['cpu'])) || quantity(string(self['cpu'])).isGreaterThan(quantity('0'))",message="resources.cpu must be more than 0: a zero CPU limit means no limit at all; ask for at least 1m"
+	// +kubebuilder:validation:XValidation:rule="!('memory' in self) || !isQuantity(string(self['memory'])) || quantity(string(self['memory'])).isGreaterThan(quantity('0'))",message="resources.memory must be more than 0: a zero memory limit means no limit at all; ask for at least 1Mi"
 	// +kubebuilder:validation:MinProperties=1
 	// +kubebuilder:validation:MaxProperties=16
 	// +kubebuilder:validation:XValidation:rule="self.all(k, !string(self[k]).startsWith('-'))",message="resource quantities must not be negative"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !isQuantity(string(self[k])) || quantity(string(self[k])).compareTo(quantity(k == 'cpu' ? '1M' : '1Pi')) <= 0)",message="resource quantities must be at most 1M for cpu (cores) and 1Pi for any other resource (in its base unit): no node is that large; lower the quantity"
 	Resources corev1.ResourceList `json:"resources"`
 
 	// ports are the host ports the task takes from its offer's port ranges.
@@ -224,6 +236,11 @@ type TaskStatus struct {
 
 // Task is work a framework runs on resources it was offered: one Pod on the
 // offer's node, held to the task's resources. Deleting a Task kills it.
+//
+// The Pod template cannot bypass the offer: nodeName, nodeSelector, affinity,
+// priority, hostNetwork and overhead are refused, and host ports a container
+// asks for must be among spec.ports (a task that asks for others ends in
+// Error before anything runs).
 //
 // Tasks can be listed by field: spec.frameworkName, status.agentName and
 // status.state (e.g. kubectl get tasks --field-selector status.state=Running);

@@ -6,7 +6,11 @@
 //     estimator assumes each quantity string may be megabytes long and
 //     rejects the non-negativity rules on ResourceLists; no marker reaches
 //     the values of a map type defined in another package.
-//  2. Trimmed embedded docs. The Task CRD embeds a full corev1.PodTemplateSpec; with its upstream
+//  2. Bounded label selectors. A metav1.LabelSelector's lists and strings
+//     have no bounds, so CEL rules that check its expressions would be
+//     refused as too costly; selectors listed in selectors get maxItems and
+//     maxLength (at most 16 expressions of 64 values, 32 labels).
+//  3. Trimmed embedded docs. The Task CRD embeds a full corev1.PodTemplateSpec; with its upstream
 //
 // descriptions the CRD is about 600 KB, over the 256 KB that client-side
 // `kubectl apply` can record in its last-applied annotation. trimcrd drops the
@@ -36,6 +40,21 @@ var embedded = map[string]map[string]string{
 	},
 }
 
+// selectors lists, per CRD kind, the property paths of LabelSelectors to bound.
+var selectors = map[string][]string{
+	"Framework": {"spec.offerConstraints.attributeSelector"},
+}
+
+// Label selector bounds: a qualified name is at most 317 characters
+// (a 253-character prefix, '/', 63 for the name), a label value 63.
+const (
+	maxSelectorExpressions = 16
+	maxSelectorValues      = 64
+	maxSelectorLabels      = 32
+	maxQualifiedNameLength = 317
+	maxLabelValueLength    = 63
+)
+
 func main() {
 	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, "usage: crdpostprocess FILE...")
@@ -62,6 +81,17 @@ func trimFile(path string) error {
 	versions, _ := lookup(crd, "spec", "versions").([]any)
 	for _, v := range versions {
 		boundQuantities(lookup(v, "schema", "openAPIV3Schema"))
+	}
+	for _, v := range versions {
+		for _, p := range selectors[kind] {
+			sel := property(lookup(v, "schema", "openAPIV3Schema"), p)
+			if sel == nil {
+				return fmt.Errorf("kind %s has no property %s", kind, p)
+			}
+			if err := boundSelector(sel); err != nil {
+				return fmt.Errorf("bounding %s: %w", p, err)
+			}
+		}
 	}
 	paths := embedded[kind]
 	for _, v := range versions {
@@ -95,6 +125,36 @@ func lookup(v any, keys ...string) any {
 		v = m[k]
 	}
 	return v
+}
+
+// property walks a schema's properties by a dotted path; nil when missing.
+func property(schema any, path string) map[string]any {
+	prop, _ := schema.(map[string]any)
+	for _, name := range strings.Split(path, ".") {
+		prop, _ = lookup(prop, "properties", name).(map[string]any)
+	}
+	return prop
+}
+
+// boundSelector sets maxItems, maxProperties and maxLength on a LabelSelector schema.
+func boundSelector(sel map[string]any) error {
+	exprs, _ := lookup(sel, "properties", "matchExpressions").(map[string]any)
+	labels, _ := lookup(sel, "properties", "matchLabels").(map[string]any)
+	item, _ := lookup(exprs, "items").(map[string]any)
+	key, _ := lookup(item, "properties", "key").(map[string]any)
+	values, _ := lookup(item, "properties", "values").(map[string]any)
+	value, _ := lookup(values, "items").(map[string]any)
+	labelValue, _ := lookup(labels, "additionalProperties").(map[string]any)
+	if exprs == nil || labels == nil || key == nil || values == nil || value == nil || labelValue == nil {
+		return fmt.Errorf("not a LabelSelector schema")
+	}
+	exprs["maxItems"] = maxSelectorExpressions
+	key["maxLength"] = maxQualifiedNameLength
+	values["maxItems"] = maxSelectorValues
+	value["maxLength"] = maxLabelValueLength
+	labels["maxProperties"] = maxSelectorLabels
+	labelValue["maxLength"] = maxLabelValueLength
+	return nil
 }
 
 // maxQuantityLength bounds a quantity's string form ("1500m", "64Gi", "1e3").

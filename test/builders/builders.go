@@ -159,6 +159,19 @@ func (w *FrameworkWrapper) Selector(matchLabels map[string]string) *FrameworkWra
 	return w
 }
 
+// SelectorExpression adds a match expression to the attribute selector.
+func (w *FrameworkWrapper) SelectorExpression(e metav1.LabelSelectorRequirement) *FrameworkWrapper {
+	if w.Spec.OfferConstraints == nil {
+		w.Spec.OfferConstraints = &kov1.OfferConstraints{}
+	}
+	if w.Spec.OfferConstraints.AttributeSelector == nil {
+		w.Spec.OfferConstraints.AttributeSelector = &metav1.LabelSelector{}
+	}
+	sel := w.Spec.OfferConstraints.AttributeSelector
+	sel.MatchExpressions = append(sel.MatchExpressions, e)
+	return w
+}
+
 // Capability adds a capability.
 func (w *FrameworkWrapper) Capability(c kov1.FrameworkCapability) *FrameworkWrapper {
 	w.Spec.Capabilities = append(w.Spec.Capabilities, c)
@@ -206,6 +219,12 @@ func (w *OfferWrapper) Attribute(k, v string) *OfferWrapper {
 	return w
 }
 
+// Decline sets the offer's decline with a refuse duration.
+func (w *OfferWrapper) Decline(refuse time.Duration) *OfferWrapper {
+	w.Spec.Decline = &kov1.OfferDecline{RefuseDuration: &metav1.Duration{Duration: refuse}}
+	return w
+}
+
 // Expires sets the expiration time.
 func (w *OfferWrapper) Expires(t time.Time) *OfferWrapper {
 	w.Spec.ExpirationTime = &metav1.Time{Time: t}
@@ -231,6 +250,12 @@ func MakeTask(name, ns, framework string) *TaskWrapper {
 
 // Obj returns the built Task.
 func (w *TaskWrapper) Obj() *kov1.Task { return &w.Task }
+
+// PodSpec changes the task's Pod template spec.
+func (w *TaskWrapper) PodSpec(f func(*corev1.PodSpec)) *TaskWrapper {
+	f(&w.Spec.Template.Spec)
+	return w
+}
 
 // Offer makes the task accept an offer.
 func (w *TaskWrapper) Offer(name string) *TaskWrapper { w.Spec.OfferName = name; return w }

@@ -160,6 +160,106 @@ func TestCreateRejected(t *testing.T) {
 			obj:  b.MakeAgent("bad-maintenance").Maintenance("Sideways").Obj(),
 			want: `supported values: "None", "Drain", "Down"`,
 		},
+		"task cpu past the bound": {
+			obj:  b.MakeTask("t", ns, "fw").Resources(b.Resources("cpu", "10P", "memory", "1Gi")).Obj(),
+			want: "resource quantities must be at most 1M for cpu (cores) and 1Pi",
+		},
+		"task memory past the bound": {
+			obj:  b.MakeTask("t", ns, "fw").Resources(b.Resources("cpu", "1", "memory", "2Pi")).Obj(),
+			want: "resource quantities must be at most 1M for cpu (cores) and 1Pi",
+		},
+		"role limit past the bound": {
+			obj:  b.MakeRole("boundless").Quota(nil, b.Resources("cpu", "10P")).Obj(),
+			want: "resource quantities must be at most 1M for cpu (cores) and 1Pi",
+		},
+		"reservation past the bound": {
+			obj:  b.MakeAgent("boundless").Reserve("r", b.Resources("nvidia.com/gpu", "1E")).Obj(),
+			want: "resource quantities must be at most 1M for cpu (cores) and 1Pi",
+		},
+		"min resources past the bound": {
+			obj:  b.MakeFramework("fw", ns).MinResources(b.Resources("memory", "8Ei")).Obj(),
+			want: "resource quantities must be at most 1M for cpu (cores) and 1Pi",
+		},
+		"offer past the bound": {
+			obj:  b.MakeOffer("o", ns, "fw", "a").Resources(b.Resources("cpu", "2M")).Obj(),
+			want: "resource quantities must be at most 1M for cpu (cores) and 1Pi",
+		},
+		"task without memory": {
+			obj:  b.MakeTask("t", ns, "fw").Resources(b.Resources("cpu", "1")).Obj(),
+			want: "resources must name both cpu and memory",
+		},
+		"task without cpu": {
+			obj:  b.MakeTask("t", ns, "fw").Resources(b.Resources("memory", "1Gi")).Obj(),
+			want: "resources must name both cpu and memory",
+		},
+		"task with zero cpu": {
+			obj:  b.MakeTask("t", ns, "fw").Resources(b.Resources("cpu", "0", "memory", "1Gi")).Obj(),
+			want: "resources.cpu must be more than 0",
+		},
+		"task with zero memory": {
+			obj:  b.MakeTask("t", ns, "fw").Resources(b.Resources("cpu", "1", "memory", "0")).Obj(),
+			want: "resources.memory must be more than 0",
+		},
+		"framework name too long for a label": {
+			obj:  b.MakeFramework(strings.Repeat("f", 64), ns).Obj(),
+			want: "a Framework's name must be at most 63 characters",
+		},
+		"selector In without values": {
+			obj:  b.MakeFramework("fw", ns).SelectorExpression(metav1.LabelSelectorRequirement{Key: "zone", Operator: metav1.LabelSelectorOpIn}).Obj(),
+			want: "In and NotIn need at least one value",
+		},
+		"selector Exists with values": {
+			obj:  b.MakeFramework("fw", ns).SelectorExpression(metav1.LabelSelectorRequirement{Key: "zone", Operator: metav1.LabelSelectorOpExists, Values: []string{"a"}}).Obj(),
+			want: "Exists and DoesNotExist take no values",
+		},
+		"selector unknown operator": {
+			obj:  b.MakeFramework("fw", ns).SelectorExpression(metav1.LabelSelectorRequirement{Key: "zone", Operator: "Near", Values: []string{"a"}}).Obj(),
+			want: "operator must be one of In, NotIn, Exists, DoesNotExist",
+		},
+		"selector bad key": {
+			obj:  b.MakeFramework("fw", ns).SelectorExpression(metav1.LabelSelectorRequirement{Key: "no spaces/allowed here", Operator: metav1.LabelSelectorOpExists}).Obj(),
+			want: "keys must be qualified names",
+		},
+		"selector bad label value": {
+			obj:  b.MakeFramework("fw", ns).Selector(map[string]string{"zone": "a b"}).Obj(),
+			want: "keys must be qualified names",
+		},
+		"negative refuse duration": {
+			obj:  b.MakeFramework("fw", ns).RefuseDuration(-5 * time.Second).Obj(),
+			want: "refuseDuration must be between 0s and 8760h",
+		},
+		"refuse duration over a year": {
+			obj:  b.MakeFramework("fw", ns).RefuseDuration(366 * 24 * time.Hour).Obj(),
+			want: "refuseDuration must be between 0s and 8760h",
+		},
+		"zero failover timeout": {
+			obj:  b.MakeFramework("fw", ns).FailoverTimeout(0).Obj(),
+			want: "failoverTimeout must be between 1s and 8760h",
+		},
+		"negative decline refuse duration": {
+			obj:  b.MakeOffer("o", ns, "fw", "a").Resources(b.Resources("cpu", "1")).Decline(-time.Second).Obj(),
+			want: "decline.refuseDuration must be between 0s and 8760h",
+		},
+		"template pins a node": {
+			obj:  b.MakeTask("t", ns, "fw").PodSpec(func(s *corev1.PodSpec) { s.NodeName = "elsewhere" }).Obj(),
+			want: "template.spec.nodeName must be empty",
+		},
+		"template selects nodes": {
+			obj:  b.MakeTask("t", ns, "fw").PodSpec(func(s *corev1.PodSpec) { s.NodeSelector = map[string]string{"zone": "a"} }).Obj(),
+			want: "template.spec.nodeSelector and affinity are not allowed",
+		},
+		"template with a priority class": {
+			obj:  b.MakeTask("t", ns, "fw").PodSpec(func(s *corev1.PodSpec) { s.PriorityClassName = "system-node-critical" }).Obj(),
+			want: "template.spec.priorityClassName, priority and preemptionPolicy are not allowed",
+		},
+		"template on the host network": {
+			obj:  b.MakeTask("t", ns, "fw").PodSpec(func(s *corev1.PodSpec) { s.HostNetwork = true }).Obj(),
+			want: "template.spec.hostNetwork is not allowed",
+		},
+		"template with overhead": {
+			obj:  b.MakeTask("t", ns, "fw").PodSpec(func(s *corev1.PodSpec) { s.Overhead = b.Resources("cpu", "1") }).Obj(),
+			want: "template.spec.overhead is set by the cluster",
+		},
 		"task without containers": {
 			obj:  b.MakeTask("t", ns, "fw").NoContainers().Obj(),
 			want: "template.spec.containers must list at least one container",

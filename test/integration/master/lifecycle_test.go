@@ -133,7 +133,7 @@ func TestBadOffers(t *testing.T) {
 			state: kov1.TaskDropped, reason: kov1.TaskReasonOfferNotFound, msg: "does not exist"},
 		"foreign": {task: b.MakeTask("foreign", ns, foreigner).Offer(o.Name).Obj(),
 			state: kov1.TaskDropped, reason: kov1.TaskReasonOfferNotOwned, msg: "a framework can accept only its own offers"},
-		"too-small": {task: b.MakeTask("too-small", ns, owner).Offer(o.Name).Resources(b.Resources("cpu", "3")).Obj(),
+		"too-small": {task: b.MakeTask("too-small", ns, owner).Offer(o.Name).Resources(b.Resources("cpu", "3", "memory", "64Mi")).Obj(),
 			state: kov1.TaskDropped, reason: kov1.TaskReasonInsufficientResources, msg: "cpu: need 3, have 2"},
 		"no-framework": {task: b.MakeTask("no-framework", ns, "ghost").Offer(o.Name).Obj(),
 			state: kov1.TaskError, reason: kov1.TaskReasonFrameworkNotFound, msg: "does not exist"},
@@ -170,11 +170,11 @@ func TestAgentLoss(t *testing.T) {
 	// declines the rest, then the other does.
 	first := waitAnyOffer(t, ns, "aware", "plain")
 	second := map[string]string{"aware": "plain", "plain": "aware"}[first.Spec.FrameworkName]
-	must(t, cp.Client.Create(ctx, b.MakeTask("t-"+first.Spec.FrameworkName, ns, first.Spec.FrameworkName).Offer(first.Name).Resources(b.Resources("cpu", "1")).Obj()))
+	must(t, cp.Client.Create(ctx, b.MakeTask("t-"+first.Spec.FrameworkName, ns, first.Spec.FrameworkName).Offer(first.Name).Resources(b.Resources("cpu", "1", "memory", "64Mi")).Obj()))
 	waitTask(t, ns, "t-"+first.Spec.FrameworkName, kov1.TaskStaging)
 	decline(t, first, time.Hour)
 	o := waitOffer(t, ns, second, nil)
-	must(t, cp.Client.Create(ctx, b.MakeTask("t-"+second, ns, second).Offer(o.Name).Resources(b.Resources("cpu", "1")).Obj()))
+	must(t, cp.Client.Create(ctx, b.MakeTask("t-"+second, ns, second).Offer(o.Name).Resources(b.Resources("cpu", "1", "memory", "64Mi")).Obj()))
 	waitTask(t, ns, "t-"+second, kov1.TaskStaging)
 
 	// No heartbeat renewals from here on: after 3s the agent is lost.
@@ -272,7 +272,7 @@ func TestBuiltinScheduler(t *testing.T) {
 	for _, name := range []string{"a", "b"} {
 		must(t, cp.Client.Create(ctx, b.MakeTask(name, ns, "auto").Resources(b.Resources("cpu", "1", "memory", "512Mi")).Obj()))
 	}
-	must(t, cp.Client.Create(ctx, b.MakeTask("huge", ns, "auto").Resources(b.Resources("cpu", "8")).Obj()))
+	must(t, cp.Client.Create(ctx, b.MakeTask("huge", ns, "auto").Resources(b.Resources("cpu", "8", "memory", "64Mi")).Obj()))
 	for _, name := range []string{"a", "b"} {
 		tk := waitTask(t, ns, name, kov1.TaskStaging)
 		if tk.Spec.OfferName == "" {
