@@ -659,7 +659,7 @@ func (s *Scheduler) makeOffers(ctx context.Context, w *world, l *ledger) {
 			ObjectMeta: metav1.ObjectMeta{
 				GenerateName: offerNamePrefix(f.Name, o.Agent),
 				Namespace:    f.Namespace,
-				Labels:       map[string]string{kov1.LabelFramework: f.Name, kov1.LabelAgent: o.Agent},
+				Labels:       map[string]string{kov1.LabelFramework: kov1.LabelValue(f.Name), kov1.LabelAgent: kov1.LabelValue(o.Agent)},
 				OwnerReferences: []metav1.OwnerReference{{APIVersion: kov1.GroupVersion.String(), Kind: "Framework",
 					Name: fw.Name, UID: fw.UID}},
 			},

@@ -118,7 +118,7 @@ func New(restConfig *rest.Config, cfg Config, sched Scheduler) (*Driver, error) 
 		DefaultNamespaces: map[string]cache.Config{cfg.Namespace: {}},
 		ByObject: map[client.Object]cache.ByObject{
 			&kov1.Framework{}:     {Field: fields.OneTermEqualSelector("metadata.name", cfg.Name)},
-			&kov1.ResourceOffer{}: {Label: labels.SelectorFromSet(labels.Set{kov1.LabelFramework: cfg.Name})},
+			&kov1.ResourceOffer{}: {Label: labels.SelectorFromSet(labels.Set{kov1.LabelFramework: kov1.LabelValue(cfg.Name)})},
 			&kov1.Task{}:          {Field: fields.OneTermEqualSelector("spec.frameworkName", cfg.Name)},
 		},
 	})

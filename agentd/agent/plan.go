@@ -67,7 +67,7 @@ func (a Action) String() string {
 //  6. With a Pod, the Pod's state (Observe) is reported when it differs.
 func Next(t *kov1.Task, pod *corev1.Pod) Action {
 	if pod != nil && !launchedFor(pod, t) {
-		if pod.Labels[kov1.LabelTask] == t.Name && pod.Labels[kov1.LabelTaskUID] != "" {
+		if pod.Labels[kov1.LabelTask] == kov1.LabelValue(t.Name) && pod.Labels[kov1.LabelTaskUID] != "" {
 			if pod.DeletionTimestamp == nil {
 				return Action{Verb: StopPod, Message: "Pod " + pod.Name + " belongs to an earlier Task of the same name"}
 			}

@@ -75,10 +75,10 @@ func BuildPod(t *kov1.Task, node string) (*corev1.Pod, error) {
 	if pod.Labels == nil {
 		pod.Labels = map[string]string{}
 	}
-	pod.Labels[kov1.LabelTask] = t.Name
+	pod.Labels[kov1.LabelTask] = kov1.LabelValue(t.Name)
 	pod.Labels[kov1.LabelTaskUID] = string(t.UID)
-	pod.Labels[kov1.LabelFramework] = t.Spec.FrameworkName
-	pod.Labels[kov1.LabelAgent] = t.Status.AgentName
+	pod.Labels[kov1.LabelFramework] = kov1.LabelValue(t.Spec.FrameworkName)
+	pod.Labels[kov1.LabelAgent] = kov1.LabelValue(t.Status.AgentName)
 	pod.Spec.NodeName = node
 	pod.Spec.RestartPolicy = corev1.RestartPolicyNever
 	pod.Spec.TerminationGracePeriodSeconds = ptr.To(killGrace(t))

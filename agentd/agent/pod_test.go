@@ -1,10 +1,12 @@
 package agent
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/ptr"
 
 	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
@@ -124,4 +126,29 @@ func equalLists(a, b corev1.ResourceList) bool {
 		}
 	}
 	return true
+}
+
+// TestBuildPodLongNames: task and node names may be up to 253 characters,
+// but a label value at most 63; the Pod's labels must still be valid (they
+// were the raw names, so the API server refused every such Pod).
+func TestBuildPodLongNames(t *testing.T) {
+	long := strings.Repeat("t", 200)
+	node := strings.Repeat("n", 120) + ".example.com"
+	task := b.MakeTask(long, "team-a", "fw").UID("uid-1").Bound(node, kov1.TaskStaging).Obj()
+	pod, err := BuildPod(task, node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range pod.Labels {
+		if errs := validation.IsValidLabelValue(v); len(errs) > 0 {
+			t.Errorf("label %s=%q is not a label value: %v", k, v, errs)
+		}
+	}
+	if pod.Name != long {
+		t.Errorf("pod name %q, want the task's name", pod.Name)
+	}
+	other := b.MakeTask(long+"x", "team-a", "fw").Obj()
+	if kov1.LabelValue(other.Name) == pod.Labels[kov1.LabelTask] {
+		t.Errorf("two long task names sharing a prefix got the same label value %q", pod.Labels[kov1.LabelTask])
+	}
 }

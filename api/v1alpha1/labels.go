@@ -1,5 +1,10 @@
 package v1alpha1
 
+import (
+	"crypto/sha256"
+	"encoding/hex"
+)
+
 // Labels and finalizers kubeoffer puts on objects. They are part of the API:
 // framework schedulers, agentd and the master select objects by them.
 const (
@@ -26,3 +31,21 @@ const (
 	// Pod. agentd adds it before it launches the Pod.
 	TaskKillFinalizer = "kubeoffer.io/kill"
 )
+
+// maxLabelValue is the longest label value Kubernetes accepts.
+const maxLabelValue = 63
+
+// LabelValue is the value the labels above carry for an object name: the
+// name itself when it fits a label value (63 characters), otherwise its
+// first 52 characters, '-', and 10 hex digits of its SHA-256, so two long
+// names sharing a prefix still get different values. Task and node names
+// may be up to 253 characters; a label must always be writable, or the
+// object it marks could never be made. Select by LabelValue(name), never by
+// the raw name.
+func LabelValue(name string) string {
+	if len(name) <= maxLabelValue {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	return name[:maxLabelValue-11] + "-" + hex.EncodeToString(sum[:])[:10]
+}
