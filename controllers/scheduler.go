@@ -722,11 +722,18 @@ func describe(rl corev1.ResourceList) string {
 type filterSet struct {
 	mu sync.Mutex
 	m  map[string]map[string]filter
+	// revived is, per framework, the revivedAt value last seen and when
+	// this master first saw it.
+	revived map[string]revival
 }
 
 type filter struct{ until, created time.Time }
 
-func newFilterSet() *filterSet { return &filterSet{m: map[string]map[string]filter{}} }
+type revival struct{ value, seen time.Time }
+
+func newFilterSet() *filterSet {
+	return &filterSet{m: map[string]map[string]filter{}, revived: map[string]revival{}}
+}
 
 func (f *filterSet) add(fw, agent string, until, now time.Time) {
 	f.mu.Lock()
@@ -742,15 +749,37 @@ func (f *filterSet) add(fw, agent string, until, now time.Time) {
 func (f *filterSet) active(fw string, revivedAt *metav1.Time, now time.Time) map[string]time.Time {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	revived, hasRevive := f.revivedAt(fw, revivedAt, now)
 	out := map[string]time.Time{}
 	for agent, x := range f.m[fw] {
-		if !now.Before(x.until) || (revivedAt != nil && !x.created.After(revivedAt.Time)) {
+		if !now.Before(x.until) || (hasRevive && !x.created.After(revived)) {
 			delete(f.m[fw], agent)
 			continue
 		}
 		out[agent] = x.until
 	}
 	return out
+}
+
+// revivedAt is when fw's last REVIVE took effect: its spec.revivedAt, but
+// never later than when this master first saw that value. A revivedAt in the
+// future (a skewed clock, or a tenant's typo) would otherwise drop every
+// filter the framework installs until then, so its declines would mean
+// nothing. The caller holds f.mu.
+func (f *filterSet) revivedAt(fw string, revivedAt *metav1.Time, now time.Time) (time.Time, bool) {
+	if revivedAt == nil {
+		delete(f.revived, fw)
+		return time.Time{}, false
+	}
+	r, ok := f.revived[fw]
+	if !ok || !r.value.Equal(revivedAt.Time) {
+		r = revival{value: revivedAt.Time, seen: now}
+		f.revived[fw] = r
+	}
+	if r.value.After(r.seen) {
+		return r.seen, true
+	}
+	return r.value, true
 }
 
 type decline struct {
