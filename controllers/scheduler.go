@@ -545,7 +545,7 @@ func (s *Scheduler) admitTasks(ctx context.Context, w *world) {
 		need := l.dims.FromList(t.Spec.Resources)
 		ports := resources.NewPortSet(t.Spec.Ports...)
 		verdict := allocator.Admit(l.dims, allocator.TaskRequest{Framework: t.Spec.FrameworkName, Offer: t.Spec.OfferName,
-			Needs: need, Ports: ports, TemplateNodeName: t.Spec.Template.Spec.NodeName}, view, frameworkLive(f), w.now)
+			Needs: need, Ports: ports, TemplateNodeName: t.Spec.Template.Spec.NodeName, HostPorts: hostPorts(&t.Spec.Template.Spec)}, view, frameworkLive(f), w.now)
 		next := t.DeepCopy()
 		next.Status.ObservedGeneration = t.Generation
 		if !verdict.Bind {
@@ -586,6 +586,21 @@ func (s *Scheduler) admitTasks(ctx context.Context, w *world) {
 			s.Recorder.Eventf(t, nil, corev1.EventTypeWarning, t.Status.Reason, "Admit", "Task %s: %s", t.Status.State, t.Status.Message)
 		}
 	}
+}
+
+// hostPorts lists the host ports a Pod spec's containers ask for.
+func hostPorts(spec *corev1.PodSpec) []allocator.HostPort {
+	var out []allocator.HostPort
+	for _, cs := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
+		for _, c := range cs {
+			for _, p := range c.Ports {
+				if p.HostPort != 0 {
+					out = append(out, allocator.HostPort{Container: c.Name, Port: p.HostPort})
+				}
+			}
+		}
+	}
+	return out
 }
 
 func (s *Scheduler) offerExistsInAPI(ctx context.Context, k types.NamespacedName) bool {

@@ -17,6 +17,15 @@ type TaskRequest struct {
 	// TemplateNodeName is the Pod template's spec.nodeName, which agentd
 	// owns; a task must leave it empty.
 	TemplateNodeName string
+	// HostPorts are the host ports the Pod template's containers ask for;
+	// each must be one of Ports, which the offer grants.
+	HostPorts []HostPort
+}
+
+// HostPort is a host port one container of a task's template asks for.
+type HostPort struct {
+	Container string
+	Port      int32
 }
 
 // OfferView is what admission needs to know of the named offer. A nil
@@ -58,6 +67,13 @@ func Admit(dims *resources.Dims, req TaskRequest, offer *OfferView, frameworkLiv
 	if req.TemplateNodeName != "" {
 		return reject(kov1.TaskError, kov1.TaskReasonInvalid,
 			"template.spec.nodeName must be empty: the agent of the accepted offer decides the node")
+	}
+	for _, hp := range req.HostPorts {
+		if !req.Ports.Contains(resources.NewPortSet(kov1.PortRange{Begin: hp.Port, End: hp.Port})) {
+			return reject(kov1.TaskError, kov1.TaskReasonInvalid,
+				"container %q asks for host port %d, which is not in the task's spec.ports: declare it there so it is taken from the offer, or remove hostPort",
+				hp.Container, hp.Port)
+		}
 	}
 	if offer == nil {
 		return reject(kov1.TaskDropped, kov1.TaskReasonOfferNotFound,

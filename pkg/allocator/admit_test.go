@@ -46,6 +46,12 @@ func TestAdmit(t *testing.T) {
 			offer: offer(), live: true, state: kov1.TaskDropped, reason: kov1.TaskReasonInsufficientResources},
 		"agent lost since the offer": {req: req, offer: offer(func(o *OfferView) { o.AgentOfferable = false }), live: true,
 			state: kov1.TaskDropped, reason: kov1.TaskReasonAgentUnreachable},
+		"declared host port": {req: TaskRequest{Framework: "fw", Offer: "o1", Needs: vec(100, 0), Ports: resources.NewPortSet(kov1.PortRange{Begin: 31000, End: 31001}),
+			HostPorts: []HostPort{{Container: "web", Port: 31001}}}, offer: offer(), live: true, state: kov1.TaskStaging},
+		"undeclared host port": {req: TaskRequest{Framework: "fw", Offer: "o1", Needs: vec(100, 0), Ports: resources.NewPortSet(kov1.PortRange{Begin: 31000, End: 31000}),
+			HostPorts: []HostPort{{Container: "web", Port: 80}}}, offer: offer(), live: true, state: kov1.TaskError, reason: kov1.TaskReasonInvalid},
+		"host port without any ports": {req: TaskRequest{Framework: "fw", Offer: "o1", Needs: vec(100, 0), HostPorts: []HostPort{{Container: "web", Port: 31005}}},
+			offer: offer(), live: true, state: kov1.TaskError, reason: kov1.TaskReasonInvalid},
 		"template sets nodeName": {req: TaskRequest{Framework: "fw", Offer: "o1", Needs: vec(1, 0), TemplateNodeName: "x"}, offer: offer(), live: true,
 			state: kov1.TaskError, reason: kov1.TaskReasonInvalid},
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -135,6 +136,9 @@ func TestBadOffers(t *testing.T) {
 			state: kov1.TaskDropped, reason: kov1.TaskReasonOfferNotOwned, msg: "a framework can accept only its own offers"},
 		"too-small": {task: b.MakeTask("too-small", ns, owner).Offer(o.Name).Resources(b.Resources("cpu", "3", "memory", "64Mi")).Obj(),
 			state: kov1.TaskDropped, reason: kov1.TaskReasonInsufficientResources, msg: "cpu: need 3, have 2"},
+		"undeclared-host-port": {task: b.MakeTask("undeclared-host-port", ns, owner).Offer(o.Name).PodSpec(func(s *corev1.PodSpec) {
+			s.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: 80, HostPort: 80}}
+		}).Obj(), state: kov1.TaskError, reason: kov1.TaskReasonInvalid, msg: "host port 80, which is not in the task's spec.ports"},
 		"no-framework": {task: b.MakeTask("no-framework", ns, "ghost").Offer(o.Name).Obj(),
 			state: kov1.TaskError, reason: kov1.TaskReasonFrameworkNotFound, msg: "does not exist"},
 	}
