@@ -55,7 +55,7 @@ func (s *Scheduler) syncStatus(ctx context.Context, w *world, l *ledger) {
 		counts[fk][state]++
 		stateCounts[state]++
 		if isBound(t) {
-			get(fk).allocated.Add(l.dims.FromList(t.Spec.Resources).Clone(n))
+			get(fk).allocated.Add(l.dims.FromList(t.Charged()).Clone(n))
 		}
 	}
 	for k, o := range w.offers {
