@@ -90,6 +90,7 @@ const (
 	TaskReasonFrameworkTornDown     = "FrameworkTornDown"
 	TaskReasonInvalid               = "TaskInvalid"
 	TaskReasonPodRejected           = "PodRejected"
+	TaskReasonContainersCompleted   = "ContainersCompleted"
 	TaskReasonContainerOOMKilled    = "ContainerOOMKilled"
 	TaskReasonContainerFailed       = "ContainerFailed"
 	TaskReasonKilledByRequest       = "KilledByRequest"
