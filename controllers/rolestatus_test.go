@@ -330,3 +330,29 @@ func TestRoleEventsOnce(t *testing.T) {
 		t.Errorf("events = %q, want one ParentNotFound warning", got)
 	}
 }
+
+// TestClusterHold: guarantees are judged against offerable agents only —
+// not an unreachable one, nor one in maintenance — and their reservations.
+func TestClusterHold(t *testing.T) {
+	agent := func(name string, reachable bool, m kov1.AgentMaintenance) *kov1.Agent {
+		a := b.MakeAgent(name).Allocatable(b.Resources("cpu", "4", "memory", "4Gi")).Reserve("r", b.Resources("cpu", "1")).Maintenance(m).Obj()
+		a.Status.Conditions = []metav1.Condition{{Type: kov1.AgentReadyCondition, Status: metav1.ConditionTrue},
+			{Type: kov1.AgentReachableCondition, Status: metav1.ConditionFalse}}
+		if reachable {
+			a.Status.Conditions[1].Status = metav1.ConditionTrue
+		}
+		return a
+	}
+	w := &world{now: time.Unix(0, 0), roles: map[string]*kov1.Role{}, agents: map[string]*kov1.Agent{
+		"ok": agent("ok", true, kov1.AgentMaintenanceNone), "lost": agent("lost", false, kov1.AgentMaintenanceNone),
+		"drained": agent("drained", true, kov1.AgentMaintenanceDrain)},
+		frameworks: map[types.NamespacedName]*kov1.Framework{}, offers: map[types.NamespacedName]*kov1.ResourceOffer{},
+		tasks: map[types.NamespacedName]*kov1.Task{}}
+	l := buildLedger(w, options{}, func(string) map[string]time.Time { return nil }, nil)
+	h := holdOf(l)
+	got := map[string]corev1.ResourceList{"capacity": l.dims.ToList(h.capacity), "reserved r": l.dims.ToList(h.reserved["r"])}
+	want := map[string]corev1.ResourceList{"capacity": b.Resources("cpu", "4", "memory", "4Gi"), "reserved r": b.Resources("cpu", "1")}
+	if diff := cmp.Diff(want, got, cmp.Comparer(func(x, y resource.Quantity) bool { return x.Cmp(y) == 0 })); diff != "" {
+		t.Errorf("what offerable agents hold (-want +got):\n%s", diff)
+	}
+}
