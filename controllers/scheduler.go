@@ -63,12 +63,14 @@ type Scheduler struct {
 	assumed  *assumptions
 	filters  *filterSet
 	declines declineQueue
+	// roleConditions is used by the passes' goroutine only.
+	roleConditions conditionMemo
 }
 
 // NewScheduler returns a Scheduler ready to be added to a manager.
 func NewScheduler(c client.Client, r client.Reader, rec events.EventRecorder, clk clock.WithTicker, opts SchedulerOptions, m *Metrics) *Scheduler {
 	return &Scheduler{Client: c, APIReader: r, Recorder: rec, Clock: clk, Options: opts, Metrics: m,
-		trigger: make(chan struct{}, 1), assumed: newAssumptions(), filters: newFilterSet()}
+		trigger: make(chan struct{}, 1), assumed: newAssumptions(), filters: newFilterSet(), roleConditions: conditionMemo{}}
 }
 
 // NeedLeaderElection makes the scheduler run on the leader only.

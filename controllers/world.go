@@ -258,7 +258,8 @@ func buildLedger(w *world, opts options, filters func(fw string) map[string]time
 			ports = ports.Subtract(u.ports)
 		}
 		ov := &allocator.Offer{Namespace: o.Namespace, Name: o.Name, Framework: frameworkKey(o.Namespace, o.Spec.FrameworkName),
-			Agent: o.Spec.AgentName, Node: o.Spec.NodeName, Role: o.Spec.Role, Resources: left, Ports: ports}
+			Agent: o.Spec.AgentName, Node: o.Spec.NodeName, Role: o.Spec.Role, Resources: left, Ports: ports,
+			Attributes: labels.Set(o.Spec.Attributes)}
 		if o.Spec.ExpirationTime != nil {
 			ov.Expires = o.Spec.ExpirationTime.Time
 		}

@@ -5,6 +5,56 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
+// Role condition types. Each is True when all is well.
+const (
+	// RoleReadyCondition sums the others up: True when every other
+	// condition is True; False with the reason of the first that is not.
+	RoleReadyCondition = "Ready"
+	// RoleParentResolvedCondition is True when spec.parent is empty or
+	// names an existing Role, and following parents never comes back to
+	// the role.
+	RoleParentResolvedCondition = "ParentResolved"
+	// RoleGuaranteeSatisfiableCondition is True when the offerable agents
+	// can hold the role's quota guarantee, together with every other
+	// role's guarantee and the agents' reservations. Mesos refuses such a
+	// quota unless forced; kubeoffer accepts it and says so here.
+	RoleGuaranteeSatisfiableCondition = "GuaranteeSatisfiable"
+)
+
+// Role condition reasons.
+const (
+	// RoleReadyAsExpectedReason: every other condition is True.
+	RoleReadyAsExpectedReason = "AsExpected"
+
+	// RoleParentResolvedTopLevelReason: the role has no parent.
+	RoleParentResolvedTopLevelReason = "TopLevel"
+	// RoleParentResolvedFoundReason: the parent is an existing Role.
+	RoleParentResolvedFoundReason = "ParentFound"
+	// RoleParentResolvedNotFoundReason: spec.parent names a role with no
+	// Role object; the master treats that parent as a top-level role of
+	// weight 1 with no quota.
+	RoleParentResolvedNotFoundReason = "ParentNotFound"
+	// RoleParentResolvedLoopReason: following parents from this role comes
+	// back to it; the master cuts the loop and makes one of its roles
+	// top-level.
+	RoleParentResolvedLoopReason = "ParentLoop"
+
+	// RoleGuaranteeSatisfiableNoGuaranteeReason: the role has no quota
+	// guarantee.
+	RoleGuaranteeSatisfiableNoGuaranteeReason = "NoGuarantee"
+	// RoleGuaranteeSatisfiableFitsReason: the offerable agents hold every
+	// role's guarantee and every reservation together.
+	RoleGuaranteeSatisfiableFitsReason = "FitsCluster"
+	// RoleGuaranteeSatisfiableExceedsClusterReason: the guarantee alone is
+	// more than all offerable agents hold, in some resource.
+	RoleGuaranteeSatisfiableExceedsClusterReason = "ExceedsCluster"
+	// RoleGuaranteeSatisfiableOvercommittedReason: the guarantee fits on its
+	// own, but the guarantees of all roles and the agents' reservations
+	// together need more of a resource it names than the offerable agents
+	// hold, so not every guarantee can be met at once.
+	RoleGuaranteeSatisfiableOvercommittedReason = "Overcommitted"
+)
+
 // RoleQuota bounds what a role's subtree is allocated.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.guarantee) || !has(self.limit) || self.guarantee.all(k, !(k in self.limit) || quantity(string(self.guarantee[k])).compareTo(quantity(string(self.limit[k]))) <= 0)",message="quota guarantee must not exceed limit for any resource: lower the guarantee or raise the limit"
@@ -54,13 +104,27 @@ type RoleSpec struct {
 // RoleStatus is what the master observes of a role.
 type RoleStatus struct {
 	// allocated is the sum of the resources of running and staged tasks of
-	// the role's frameworks.
+	// the frameworks of the role and its descendants.
 	// +optional
 	Allocated corev1.ResourceList `json:"allocated,omitempty"`
 
-	// offered is the sum of the resources of the role's outstanding offers.
+	// offered is the sum of the resources of the outstanding offers to the
+	// frameworks of the role and its descendants.
 	// +optional
 	Offered corev1.ResourceList `json:"offered,omitempty"`
+
+	// reserved is the sum of the reservations that Agents'
+	// spec.reservations hold for the role and its descendants.
+	// +optional
+	Reserved corev1.ResourceList `json:"reserved,omitempty"`
+
+	// consumed is what counts against the role's quota, as Mesos counts
+	// it: allocated and offered, plus the part of reserved that no task or
+	// offer of the role's subtree uses (a reservation is consumed whether it
+	// is used or not). Compare it with spec.quota.guarantee and
+	// spec.quota.limit; the master offers no role past its limit.
+	// +optional
+	Consumed corev1.ResourceList `json:"consumed,omitempty"`
 
 	// dominantShare is the role's dominant share of the cluster, a decimal
 	// between 0 and 1 (e.g. "0.250").
@@ -72,7 +136,10 @@ type RoleStatus struct {
 	// +optional
 	Frameworks int32 `json:"frameworks,omitempty"`
 
-	// conditions describe the role's state (e.g. a parent that does not exist).
+	// conditions are Ready, ParentResolved (a parent that does not exist or
+	// a loop of parents) and GuaranteeSatisfiable (a guarantee the
+	// offerable agents cannot hold). The master sets them and records an
+	// Event when ParentResolved or GuaranteeSatisfiable changes.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -97,8 +164,19 @@ type RoleStatus struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.spec) || !has(self.spec.parent) || self.spec.parent != self.metadata.name",message="a role cannot be its own parent: set spec.parent to another role or leave it empty"
 // +kubebuilder:printcolumn:name="Weight",type=integer,JSONPath=`.spec.weight`
 // +kubebuilder:printcolumn:name="Parent",type=string,JSONPath=`.spec.parent`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,description="Why the role is not Ready"
+// +kubebuilder:printcolumn:name="Guarantee",type=string,JSONPath=`.status.conditions[?(@.type=="GuaranteeSatisfiable")].status`,description="Whether the offerable agents can hold the quota guarantee"
+// +kubebuilder:printcolumn:name="CPU-Used",type=string,JSONPath=`.status.allocated.cpu`,description="CPU held by the subtree's tasks"
+// +kubebuilder:printcolumn:name="Memory-Used",type=string,JSONPath=`.status.allocated.memory`,description="Memory held by the subtree's tasks"
+// +kubebuilder:printcolumn:name="Share",type=string,JSONPath=`.status.dominantShare`,description="Dominant resource share"
 // +kubebuilder:printcolumn:name="Frameworks",type=integer,JSONPath=`.status.frameworks`
-// +kubebuilder:printcolumn:name="Share",type=string,JSONPath=`.status.dominantShare`
+// +kubebuilder:printcolumn:name="CPU-Consumed",type=string,JSONPath=`.status.consumed.cpu`,priority=1,description="CPU counted against the quota"
+// +kubebuilder:printcolumn:name="CPU-Guarantee",type=string,JSONPath=`.spec.quota.guarantee.cpu`,priority=1
+// +kubebuilder:printcolumn:name="CPU-Limit",type=string,JSONPath=`.spec.quota.limit.cpu`,priority=1
+// +kubebuilder:printcolumn:name="Memory-Consumed",type=string,JSONPath=`.status.consumed.memory`,priority=1,description="Memory counted against the quota"
+// +kubebuilder:printcolumn:name="Memory-Guarantee",type=string,JSONPath=`.spec.quota.guarantee.memory`,priority=1
+// +kubebuilder:printcolumn:name="Memory-Limit",type=string,JSONPath=`.spec.quota.limit.memory`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Role struct {
 	metav1.TypeMeta   `json:",inline"`

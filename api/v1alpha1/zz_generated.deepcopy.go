@@ -673,6 +673,20 @@ func (in *RoleStatus) DeepCopyInto(out *RoleStatus) {
 			(*out)[key] = val.DeepCopy()
 		}
 	}
+	if in.Reserved != nil {
+		in, out := &in.Reserved, &out.Reserved
+		*out = make(v1.ResourceList, len(*in))
+		for key, val := range *in {
+			(*out)[key] = val.DeepCopy()
+		}
+	}
+	if in.Consumed != nil {
+		in, out := &in.Consumed, &out.Consumed
+		*out = make(v1.ResourceList, len(*in))
+		for key, val := range *in {
+			(*out)[key] = val.DeepCopy()
+		}
+	}
 	if in.Conditions != nil {
 		in, out := &in.Conditions, &out.Conditions
 		*out = make([]metav1.Condition, len(*in))

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/utils/ptr"
@@ -37,6 +38,9 @@ type MasterConfig struct {
 	AgentLeaseNamespace string
 	// LeaderElection is the leader Lease's namespace; empty for none.
 	LeaderElection string
+	// MinAllocatable is the master's --min-allocatable-* setting; nil for
+	// the default (10m CPU or 32Mi memory).
+	MinAllocatable []corev1.ResourceList
 }
 
 // StartMaster runs a master (controllers.SetupMaster, as main.go does)
@@ -72,12 +76,15 @@ func StartMaster(t testing.TB, cp *controlplane.ControlPlane, c MasterConfig) *M
 	if c.AgentTimeout == 0 {
 		c.AgentTimeout = time.Hour
 	}
+	if c.MinAllocatable == nil {
+		c.MinAllocatable = controllers.DefaultMinAllocatable()
+	}
 	m := &Master{Metrics: controllers.NewMetrics(prometheus.NewRegistry()), done: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	if _, err := controllers.SetupMaster(ctx, mgr, controllers.MasterOptions{
 		Scheduler: controllers.SchedulerOptions{AllocationInterval: 200 * time.Millisecond, OfferTimeout: c.OfferTimeout,
-			MinAllocatable: controllers.DefaultMinAllocatable()},
+			MinAllocatable: c.MinAllocatable},
 		AgentTimeout: c.AgentTimeout, AgentLeaseNamespace: c.AgentLeaseNamespace, Metrics: m.Metrics,
 	}); err != nil {
 		t.Fatalf("setting up master: %v", err)

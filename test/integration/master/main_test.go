@@ -40,6 +40,7 @@ type masterConfig struct {
 	offerTimeout   time.Duration
 	agentTimeout   time.Duration
 	leaderElection string // lease namespace; empty for none
+	minAllocatable []corev1.ResourceList
 }
 
 const leaseNS = "kube-system"
@@ -48,7 +49,7 @@ const leaseNS = "kube-system"
 func startMaster(t *testing.T, c masterConfig) *master {
 	t.Helper()
 	return harness.StartMaster(t, cp, harness.MasterConfig{OfferTimeout: c.offerTimeout, AgentTimeout: c.agentTimeout,
-		AgentLeaseNamespace: leaseNS, LeaderElection: c.leaderElection})
+		AgentLeaseNamespace: leaseNS, LeaderElection: c.leaderElection, MinAllocatable: c.minAllocatable})
 }
 
 // addAgent creates a Ready agent with a fresh heartbeat, named uniquely
