@@ -108,6 +108,8 @@ func TestKubectlExplain(t *testing.T) {
 		"agents.status.allocatable":        "minus agentd's system",
 		"roles.spec.weight":                "weighted DRF",
 		"roles.spec.quota.guarantee":       "quota guarantee",
+		"roles.spec.namespaces":            "register_frameworks ACL",
+		"roles.spec.namespaceSelector":     "an empty selector ({}) matches every namespace",
 	}
 	for field, want := range cases {
 		t.Run(field, func(t *testing.T) {
