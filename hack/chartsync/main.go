@@ -1,8 +1,9 @@
-// Command chartsync copies what config/ generates into the Helm chart, so
-// the two never drift: the CRDs into charts/kubeoffer/crds, and the rules of
-// the generated RBAC roles into charts/kubeoffer/files/rbac, which the
-// chart's templates wrap in roles named after the release. `make manifests`
-// runs it; `make verify-generated` fails when the chart is stale.
+// Command chartsync copies what config/ generates or defines into the Helm
+// chart, so the two never drift: the CRDs into charts/kubeoffer/crds, and
+// the rules of the generated RBAC roles and of the framework ClusterRole
+// into charts/kubeoffer/files/rbac, which the chart's templates wrap in
+// roles named after the release. `make manifests` runs it; `make
+// verify-generated` fails when the chart is stale.
 package main
 
 import (
@@ -45,8 +46,9 @@ func run(root string) error {
 		}
 	}
 	for src, outs := range map[string]map[string]string{
-		"config/rbac/role.yaml":        {"ClusterRole": "master.yaml"},
-		"config/rbac/agentd/role.yaml": {"ClusterRole": "agentd.yaml", "Role": "agentd-leases.yaml"},
+		"config/rbac/role.yaml":           {"ClusterRole": "master.yaml"},
+		"config/rbac/agentd/role.yaml":    {"ClusterRole": "agentd.yaml", "Role": "agentd-leases.yaml"},
+		"config/rbac/framework_role.yaml": {"ClusterRole": "framework.yaml"},
 	} {
 		data, err := os.ReadFile(filepath.Join(root, src))
 		if err != nil {
