@@ -1,6 +1,9 @@
 // Package tenancy tests, on a real kube-apiserver, the ValidatingAdmission
 // Policies of config/policy together with the RBAC of config/rbac: a
-// Framework may name a Role only from a namespace the Role admits.
+// Framework may name a Role only from a namespace the Role admits; a
+// framework scheduler's service account writes no status and changes an
+// offer only by declining it. Users are impersonated, so RBAC and the
+// policies judge them as they would judge the real thing.
 package tenancy
 
 import (
@@ -60,6 +63,7 @@ func install() error {
 		"config/rbac/agentd/role.yaml",
 		"config/rbac/agentd/role_binding.yaml",
 		"config/policy/role_namespaces.yaml",
+		"config/policy/offers.yaml",
 	} {
 		if err := apply(ctx, f); err != nil {
 			return err
