@@ -240,8 +240,8 @@ func checkPolicies(t *testing.T, objs []*unstructured.Unstructured, ns, prefix s
 			n++
 		}
 	}
-	if n != 4 {
-		t.Errorf("config/policy has %d policies and bindings, want 2 of each", n)
+	if n != 6 {
+		t.Errorf("config/policy has %d policies and bindings, want 3 of each", n)
 	}
 	for _, o := range objs {
 		spec, _ := yaml.Marshal(o.Object["spec"])

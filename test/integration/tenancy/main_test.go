@@ -2,8 +2,10 @@
 // Policies of config/policy together with the RBAC of config/rbac: a
 // Framework may name a Role only from a namespace the Role admits; a
 // framework scheduler's service account writes no status and changes an
-// offer only by declining it. Users are impersonated, so RBAC and the
-// policies judge them as they would judge the real thing.
+// offer only by declining it; agentd's service account writes only its own
+// node's objects. Users are impersonated (with the node name a Pod-bound
+// token carries), so RBAC and the policies judge them as they would judge
+// the real thing.
 package tenancy
 
 import (
@@ -64,6 +66,7 @@ func install() error {
 		"config/rbac/agentd/role_binding.yaml",
 		"config/policy/role_namespaces.yaml",
 		"config/policy/offers.yaml",
+		"config/policy/agentd_node.yaml",
 	} {
 		if err := apply(ctx, f); err != nil {
 			return err

@@ -14,9 +14,13 @@ import (
 	"github.com/kubeoffer/kubeoffer/test/harness"
 )
 
+// nodeNameKey is the user extra in which the API server names the node of
+// a Pod-bound service account token.
+const nodeNameKey = "authentication.kubernetes.io/node-name"
+
 // serviceAccount returns a client that acts as the service account
 // ns/name, as a token of that account would authenticate (its groups, and
-// extra if any).
+// extra such as the node name of a Pod-bound token).
 func serviceAccount(t *testing.T, ns, name string, extra map[string][]string) client.Client {
 	t.Helper()
 	cfg := rest.CopyConfig(cp.Config)
@@ -47,6 +51,16 @@ func frameworkScheduler(t *testing.T, ns string) client.Client {
 // master returns a client acting as the master's service account.
 func master(t *testing.T) client.Client {
 	return serviceAccount(t, releaseNS, "kubeoffer-master", nil)
+}
+
+// agentd returns a client acting as agentd's service account with a token
+// bound to a Pod on node (no node name if node is empty).
+func agentd(t *testing.T, node string) client.Client {
+	var extra map[string][]string
+	if node != "" {
+		extra = map[string][]string{nodeNameKey: {node}}
+	}
+	return serviceAccount(t, releaseNS, "kubeoffer-agentd", extra)
 }
 
 // judge checks err against want: nil when want is empty, otherwise a
