@@ -76,7 +76,8 @@ type RoleQuota struct {
 	Limit corev1.ResourceList `json:"limit,omitempty"`
 }
 
-// RoleSpec is a role's weight, quota and place in the role tree.
+// RoleSpec is a role's weight, quota, place in the role tree, and the
+// namespaces that may use it.
 // +kubebuilder:validation:XValidation:rule="!has(self.parent) || self.parent != 'default'",message="parent must not be the default role: the default role is a leaf; create a Role for the parent instead"
 type RoleSpec struct {
 	// weight is the role's share relative to its siblings under weighted DRF:
@@ -99,6 +100,81 @@ type RoleSpec struct {
 	// quota is the role's guarantee and limit.
 	// +optional
 	Quota *RoleQuota `json:"quota,omitempty"`
+
+	// namespaces are the namespaces whose Frameworks may use this role, as
+	// Mesos's register_frameworks ACL names the principals that may register
+	// with a role. A Framework naming the role from a namespace that neither
+	// this list nor namespaceSelector admits is refused when it is created
+	// (the kubeoffer-role-namespaces ValidatingAdmissionPolicy). With no
+	// namespaces and no namespaceSelector the role is open to every
+	// namespace. Frameworks created before the role was narrowed keep it:
+	// delete them to revoke it.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MaxLength=63
+	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Namespaces []string `json:"namespaces,omitempty"`
+
+	// namespaceSelector admits the namespaces whose labels it matches, in
+	// addition to those listed in namespaces. It reads as a Kubernetes label
+	// selector (matchLabels and matchExpressions, ANDed); an empty selector
+	// ({}) matches every namespace. Absent: only namespaces admits.
+	// +optional
+	NamespaceSelector *RoleNamespaceSelector `json:"namespaceSelector,omitempty"`
+}
+
+// RoleNamespaceSelector selects namespaces by their labels, with the
+// meaning and YAML of a Kubernetes label selector (metav1.LabelSelector),
+// bounded.
+type RoleNamespaceSelector struct {
+	// matchLabels are label key/value pairs a namespace must all carry.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=16
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) <= 317 && size(self[k]) <= 63)",message="label keys must be at most 317 characters and label values at most 63"
+	MatchLabels map[string]string `json:"matchLabels,omitempty"`
+
+	// matchExpressions are label requirements a namespace must all meet.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	MatchExpressions []RoleNamespaceRequirement `json:"matchExpressions,omitempty"`
+}
+
+// RoleNamespaceOperator is how a namespace label requirement compares the
+// label's value.
+// +kubebuilder:validation:Enum=In;NotIn;Exists;DoesNotExist
+type RoleNamespaceOperator string
+
+// The operators of a namespace label requirement, as in a label selector.
+const (
+	RoleNamespaceIn           RoleNamespaceOperator = "In"
+	RoleNamespaceNotIn        RoleNamespaceOperator = "NotIn"
+	RoleNamespaceExists       RoleNamespaceOperator = "Exists"
+	RoleNamespaceDoesNotExist RoleNamespaceOperator = "DoesNotExist"
+)
+
+// RoleNamespaceRequirement is one label requirement of a
+// RoleNamespaceSelector, as a label selector's matchExpressions item.
+//
+// +kubebuilder:validation:XValidation:rule="self.operator in ['In', 'NotIn'] ? has(self.values) && size(self.values) > 0 : !has(self.values) || size(self.values) == 0",message="values must be non-empty for the operators In and NotIn, and empty for Exists and DoesNotExist"
+type RoleNamespaceRequirement struct {
+	// key is the label key the requirement applies to.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=317
+	Key string `json:"key"`
+
+	// operator is In, NotIn, Exists or DoesNotExist.
+	// +required
+	Operator RoleNamespaceOperator `json:"operator"`
+
+	// values are the label values In and NotIn compare with.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=63
+	Values []string `json:"values,omitempty"`
 }
 
 // RoleStatus is what the master observes of a role.
@@ -182,7 +258,7 @@ type Role struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	// spec is the role's weight, parent and quota.
+	// spec is the role's weight, parent, quota and the namespaces that may use it.
 	// +optional
 	Spec RoleSpec `json:"spec,omitempty"`
 

@@ -109,6 +109,8 @@ func TestKubectlExplain(t *testing.T) {
 		"roles.spec.weight":                "weighted DRF",
 		"roles.spec.quota.guarantee":       "quota guarantee",
 		"roles.status.consumed":            "a reservation is consumed whether it is used or not",
+		"roles.spec.namespaces":            "register_frameworks ACL",
+		"roles.spec.namespaceSelector":     "an empty selector ({}) matches every namespace",
 	}
 	for field, want := range cases {
 		t.Run(field, func(t *testing.T) {

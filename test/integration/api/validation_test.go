@@ -32,7 +32,8 @@ func TestValidObjectsAccepted(t *testing.T) {
 	suffix := strings.TrimPrefix(ns, "testvalidobjectsaccepted-")
 	objs := []client.Object{
 		b.MakeRole("parent-"+suffix).Weight(3).Quota(b.Resources("cpu", "1"), b.Resources("cpu", "4", "nvidia.com/gpu", "2")).Obj(),
-		b.MakeRole("child-" + suffix).Parent("parent-" + suffix).Obj(),
+		b.MakeRole("child-"+suffix).Parent("parent-"+suffix).Namespaces(ns).
+			MatchLabels("team", "a").MatchExpression("tier", kov1.RoleNamespaceIn, "gold").MatchExpression("frozen", kov1.RoleNamespaceDoesNotExist).Obj(),
 		b.MakeAgent("node-"+suffix).Attribute("rack", "r1").Reserve("parent-"+suffix, b.Resources("cpu", "1")).Maintenance(kov1.AgentMaintenanceDrain).Obj(),
 		b.MakeFramework("fw", ns).Role("child-" + suffix).FailoverTimeout(time.Minute).RefuseDuration(10 * time.Second).
 			Offers(kov1.OfferModeSuppressed).MinResources(b.Resources("cpu", "100m")).Selector(map[string]string{"zone": "a"}).
@@ -135,6 +136,26 @@ func TestCreateRejected(t *testing.T) {
 		"default role as parent": {
 			obj:  b.MakeRole("under-default").Parent("default").Obj(),
 			want: "parent must not be the default role",
+		},
+		"role namespace not a namespace name": {
+			obj:  b.MakeRole("bad-namespace").Namespaces("Team_A").Obj(),
+			want: "spec.namespaces[0] in body should match",
+		},
+		"role namespace selector unknown operator": {
+			obj:  b.MakeRole("bad-operator").MatchExpression("tier", "Near", "gold").Obj(),
+			want: `supported values: "In", "NotIn", "Exists", "DoesNotExist"`,
+		},
+		"role namespace selector In without values": {
+			obj:  b.MakeRole("bad-in").MatchExpression("tier", kov1.RoleNamespaceIn).Obj(),
+			want: "values must be non-empty for the operators In and NotIn",
+		},
+		"role namespace selector Exists with values": {
+			obj:  b.MakeRole("bad-exists").MatchExpression("tier", kov1.RoleNamespaceExists, "gold").Obj(),
+			want: "and empty for Exists and DoesNotExist",
+		},
+		"role namespace selector label value too long": {
+			obj:  b.MakeRole("bad-label").MatchLabels("tier", strings.Repeat("g", 64)).Obj(),
+			want: "label keys must be at most 317 characters and label values at most 63",
 		},
 		"role weight zero": {
 			obj:  &kov1.Role{ObjectMeta: metav1.ObjectMeta{Name: "zero"}, Spec: kov1.RoleSpec{Weight: -1}},
