@@ -67,7 +67,13 @@ func (r *AgentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 	}
 	next := a.DeepCopy()
 	if meta.SetStatusCondition(&next.Status.Conditions, cond) {
-		if err := r.Client.Status().Patch(ctx, next, client.MergeFrom(a)); err != nil {
+		// Guarded by the resourceVersion: a merge patch replaces the whole
+		// conditions list, and agentd's Ready may have changed since the
+		// cache showed the Agent.
+		if err := r.Client.Status().Patch(ctx, next, client.MergeFromWithOptions(a, client.MergeFromWithOptimisticLock{})); err != nil {
+			if apierrors.IsConflict(err) {
+				return ctrl.Result{RequeueAfter: conflictRetryDelay}, nil
+			}
 			// Gone since the cache showed it: nothing to mark.
 			return ctrl.Result{}, client.IgnoreNotFound(fmt.Errorf("writing Reachable condition: %w", err))
 		}
