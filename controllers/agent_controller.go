@@ -25,16 +25,19 @@ import (
 const DefaultAgentTimeout = 75 * time.Second
 
 // AgentReconciler judges agents reachable from their heartbeat Lease (a
-// Lease named after the agent in LeaseNamespace). An agent whose heartbeat
-// is older than the agent timeout becomes Reachable=False and its tasks go
-// Unreachable (partition-aware frameworks) or Lost; the scheduler rescinds
-// its offers. An agent put Down for maintenance has its tasks killed.
+// Lease named after the agent in LeaseNamespace), timed by when the master
+// saw each renewal. An agent it has not seen renewed for the agent timeout
+// becomes Reachable=False and its tasks go Unreachable (partition-aware
+// frameworks) or Lost; the scheduler rescinds its offers. An agent put Down
+// for maintenance has its tasks killed.
 type AgentReconciler struct {
 	Client         client.Client
 	Recorder       events.EventRecorder
 	Clock          clock.PassiveClock
 	LeaseNamespace string
 	Timeout        time.Duration
+
+	sightings *heartbeatSightings
 }
 
 // +kubebuilder:rbac:groups=kubeoffer.io,resources=agents,verbs=get;list;watch
@@ -48,6 +51,9 @@ type AgentReconciler struct {
 func (r *AgentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	a := &kov1.Agent{}
 	if err := r.Client.Get(ctx, req.NamespacedName, a); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.sightings.forget(types.NamespacedName{Namespace: r.LeaseNamespace, Name: req.Name})
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	lease := &coordinationv1.Lease{}
@@ -58,12 +64,17 @@ func (r *AgentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 		lease = nil
 	}
 	now := r.Clock.Now()
-	reachable, recheck := agentReachable(lease, now, r.Timeout)
+	leaseKey := types.NamespacedName{Namespace: r.LeaseNamespace, Name: a.Name}
+	seenAt := r.sightings.observe(leaseKey, lease, now,
+		firstSight(now, meta.FindStatusCondition(a.Status.Conditions, kov1.AgentReachableCondition), r.Timeout))
+	reachable, recheck := agentReachable(seenAt, now, r.Timeout)
+	ctrl.LoggerFrom(ctx).V(1).Info("Judged agent heartbeat", "reachable", reachable, "seenRenewedAt", seenAt,
+		"leaseRenewTime", renewalOf(lease).renewed)
 	cond := metav1.Condition{Type: kov1.AgentReachableCondition, Status: metav1.ConditionTrue, Reason: kov1.AgentHeartbeatFreshReason,
-		Message: "agentd renewed its heartbeat Lease", ObservedGeneration: a.Generation}
+		Message: "agentd renewed its heartbeat Lease", ObservedGeneration: a.Generation, LastTransitionTime: metav1.NewTime(now)}
 	if !reachable {
 		cond.Status, cond.Reason = metav1.ConditionFalse, kov1.AgentHeartbeatExpiredReason
-		cond.Message = fmt.Sprintf("No heartbeat on Lease %s/%s for longer than the agent timeout %s", r.LeaseNamespace, a.Name, r.Timeout)
+		cond.Message = fmt.Sprintf("No heartbeat seen on Lease %s/%s for longer than the agent timeout %s", r.LeaseNamespace, a.Name, r.Timeout)
 	}
 	next := a.DeepCopy()
 	if meta.SetStatusCondition(&next.Status.Conditions, cond) {
@@ -171,6 +182,9 @@ func (r *AgentReconciler) partitionAware(ctx context.Context, fk types.Namespace
 // SetupWithManager registers the controller, waking an agent when its
 // heartbeat Lease changes.
 func (r *AgentReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.sightings == nil {
+		r.sightings = newHeartbeatSightings()
+	}
 	leaseToAgent := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 		if o.GetNamespace() != r.LeaseNamespace || o.GetLabels()[kov1.LabelHeartbeat] != kov1.HeartbeatAgent {
 			return nil

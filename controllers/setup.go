@@ -17,8 +17,8 @@ import (
 // MasterOptions configure the master.
 type MasterOptions struct {
 	Scheduler SchedulerOptions
-	// AgentTimeout is how old an agent's heartbeat may get before it is
-	// unreachable (Mesos: 75s).
+	// AgentTimeout is how long the master may go without seeing an agent's
+	// heartbeat renewed before the agent is unreachable (Mesos: 75s).
 	AgentTimeout time.Duration
 	// AgentLeaseNamespace holds the agents' heartbeat Leases.
 	AgentLeaseNamespace string

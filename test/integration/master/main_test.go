@@ -55,9 +55,16 @@ func startMaster(t *testing.T, c masterConfig) *master {
 // for the test, and removes it when the test ends.
 func addAgent(t *testing.T, ns, name string, alloc corev1.ResourceList, ports ...kov1.PortRange) *kov1.Agent {
 	t.Helper()
+	heartbeat(t, leaseNS, ns+"-"+name, "agent", 40)
+	return createAgent(t, ns, name, alloc, ports...)
+}
+
+// createAgent creates a Ready agent named uniquely for the test, without a
+// heartbeat, and removes it when the test ends.
+func createAgent(t *testing.T, ns, name string, alloc corev1.ResourceList, ports ...kov1.PortRange) *kov1.Agent {
+	t.Helper()
 	ctx := context.Background()
 	a := &kov1.Agent{ObjectMeta: metav1.ObjectMeta{Name: ns + "-" + name}}
-	heartbeat(t, leaseNS, a.Name, "agent", 40)
 	must(t, cp.Client.Create(ctx, a))
 	t.Cleanup(func() { _ = cp.Client.Delete(context.Background(), a) })
 	// As agentd does: re-read and retry, the master writes Reachable too.
