@@ -180,12 +180,51 @@ func judgeFramework(f *kov1.Framework, seenAt time.Time, ttl time.Duration, now 
 // never leave one disconnected for long.
 const unhealthyResync = 5 * time.Second
 
-// agentReachable decides whether an agent is reachable: the master saw its
+// agentLiveness is the master's verdict on an agent's heartbeat.
+type agentLiveness string
+
+const (
+	// agentReachable: the master saw the heartbeat renewed within the agent
+	// timeout.
+	agentReachable agentLiveness = "Reachable"
+	// agentUnreachable: it did not; the agent may come back.
+	agentUnreachable agentLiveness = "Unreachable"
+	// agentTimedOut: unreachable for longer than the agent gone timeout too;
+	// the agent is removed (its tasks end), and offered again only if its
+	// heartbeat comes back.
+	agentTimedOut agentLiveness = "TimedOut"
+)
+
+// agentVerdict is judgeAgent's answer.
+type agentVerdict struct {
+	Liveness agentLiveness
+	// UnreachableSince is when the master found the agent unreachable; zero
+	// while it is reachable.
+	UnreachableSince time.Time
+	// RecheckAfter is when the verdict may change next.
+	RecheckAfter time.Duration
+}
+
+// judgeAgent decides whether an agent is reachable: the master saw its
 // heartbeat Lease renewed (at seenAt, on the master's clock; zero: never)
-// less than timeout ago; and when that may change.
-func agentReachable(seenAt, now time.Time, timeout time.Duration) (bool, time.Duration) {
+// less than timeout ago. An unreachable agent is timed out once it has been
+// unreachable for goneTimeout (0: never), counted from the master's own
+// recorded verdict (reachable, the Reachable condition it wrote), so a
+// master failover does not restart the count.
+func judgeAgent(seenAt time.Time, reachable *metav1.Condition, now time.Time, timeout, goneTimeout time.Duration) agentVerdict {
 	if !seenAt.IsZero() && now.Before(seenAt.Add(timeout)) {
-		return true, seenAt.Add(timeout).Sub(now)
+		return agentVerdict{Liveness: agentReachable, RecheckAfter: seenAt.Add(timeout).Sub(now)}
 	}
-	return false, unhealthyResync
+	since := now
+	if reachable != nil && reachable.Status == metav1.ConditionFalse && !reachable.LastTransitionTime.IsZero() {
+		since = reachable.LastTransitionTime.Time
+	}
+	if goneTimeout <= 0 {
+		return agentVerdict{Liveness: agentUnreachable, UnreachableSince: since, RecheckAfter: unhealthyResync}
+	}
+	deadline := since.Add(goneTimeout)
+	if !now.Before(deadline) {
+		return agentVerdict{Liveness: agentTimedOut, UnreachableSince: since, RecheckAfter: unhealthyResync}
+	}
+	return agentVerdict{Liveness: agentUnreachable, UnreachableSince: since, RecheckAfter: min(deadline.Sub(now), unhealthyResync)}
 }

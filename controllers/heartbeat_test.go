@@ -67,21 +67,38 @@ func TestJudgeFramework(t *testing.T) {
 	}
 }
 
-func TestAgentReachable(t *testing.T) {
+func TestJudgeAgent(t *testing.T) {
+	const timeout, gone = 75 * time.Second, time.Hour
 	cases := map[string]struct {
-		seenAt  time.Time // zero: never seen renewed
-		want    bool
-		recheck time.Duration
+		seenAt      time.Time // zero: never seen renewed
+		reachable   *metav1.Condition
+		goneTimeout time.Duration
+		want        agentVerdict
 	}{
-		"never seen renewed": {want: false, recheck: unhealthyResync},
-		"fresh":              {seenAt: now.Add(-10 * time.Second), want: true, recheck: 65 * time.Second},
-		"exactly stale":      {seenAt: now.Add(-75 * time.Second), want: false, recheck: unhealthyResync},
+		"never seen renewed": {goneTimeout: gone,
+			want: agentVerdict{Liveness: agentUnreachable, UnreachableSince: now, RecheckAfter: unhealthyResync}},
+		"fresh": {seenAt: now.Add(-10 * time.Second), reachable: condition(metav1.ConditionTrue, now.Add(-time.Hour)), goneTimeout: gone,
+			want: agentVerdict{Liveness: agentReachable, RecheckAfter: 65 * time.Second}},
+		"exactly stale: unreachable from now": {seenAt: now.Add(-timeout), reachable: condition(metav1.ConditionTrue, now.Add(-time.Hour)), goneTimeout: gone,
+			want: agentVerdict{Liveness: agentUnreachable, UnreachableSince: now, RecheckAfter: unhealthyResync}},
+		"unreachable since the recorded verdict": {seenAt: now.Add(-10 * time.Minute), reachable: condition(metav1.ConditionFalse, now.Add(-20*time.Minute)), goneTimeout: gone,
+			want: agentVerdict{Liveness: agentUnreachable, UnreachableSince: now.Add(-20 * time.Minute), RecheckAfter: unhealthyResync}},
+		"gone deadline sooner than the resync": {seenAt: now.Add(-2 * time.Hour), reachable: condition(metav1.ConditionFalse, now.Add(-gone+2*time.Second)), goneTimeout: gone,
+			want: agentVerdict{Liveness: agentUnreachable, UnreachableSince: now.Add(-gone + 2*time.Second), RecheckAfter: 2 * time.Second}},
+		"unreachable past the gone timeout": {seenAt: now.Add(-2 * time.Hour), reachable: condition(metav1.ConditionFalse, now.Add(-gone)), goneTimeout: gone,
+			want: agentVerdict{Liveness: agentTimedOut, UnreachableSince: now.Add(-gone), RecheckAfter: unhealthyResync}},
+		"no gone timeout: unreachable for ever": {seenAt: now.Add(-2 * time.Hour), reachable: condition(metav1.ConditionFalse, now.Add(-100*gone)),
+			want: agentVerdict{Liveness: agentUnreachable, UnreachableSince: now.Add(-100 * gone), RecheckAfter: unhealthyResync}},
+		"renewed again after timing out": {seenAt: now.Add(-time.Second), reachable: condition(metav1.ConditionFalse, now.Add(-2*gone)), goneTimeout: gone,
+			want: agentVerdict{Liveness: agentReachable, RecheckAfter: timeout - time.Second}},
 	}
 	for name, tc := range cases {
-		got, recheck := agentReachable(tc.seenAt, now, 75*time.Second)
-		if got != tc.want || recheck != tc.recheck {
-			t.Errorf("%s: agentReachable = %v, %s; want %v, %s", name, got, recheck, tc.want, tc.recheck)
-		}
+		t.Run(name, func(t *testing.T) {
+			got := judgeAgent(tc.seenAt, tc.reachable, now, timeout, tc.goneTimeout)
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("judgeAgent (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 
@@ -173,7 +190,7 @@ func TestHeartbeatWriterClockSkew(t *testing.T) {
 			seenAt := h.observe(key, l, at, at)
 			var got bool
 			if tc.agent {
-				got, _ = agentReachable(seenAt, at, agentTimeout)
+				got = judgeAgent(seenAt, condition(metav1.ConditionTrue, now), at, agentTimeout, 0).Liveness == agentReachable
 			} else {
 				got = judgeFramework(f, seenAt, leaseTTL(l), at).Connected
 			}

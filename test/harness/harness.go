@@ -139,6 +139,20 @@ func HeartbeatSkewed(t testing.TB, c client.Client, ns, name, kind string, secon
 	t.Cleanup(func() { _ = c.Delete(context.Background(), l) })
 }
 
+// RemoveAgent deletes an Agent and drops its finalizers, since the master
+// that would honour them may have stopped. Idempotent.
+func RemoveAgent(c client.Client, name string) {
+	ctx := context.Background()
+	a := &kov1.Agent{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	_ = c.Delete(ctx, a)
+	if err := c.Get(ctx, client.ObjectKeyFromObject(a), a); err != nil || len(a.Finalizers) == 0 {
+		return
+	}
+	patch := client.MergeFrom(a.DeepCopy())
+	a.Finalizers = nil
+	_ = c.Patch(ctx, a, patch)
+}
+
 // WaitTask waits for task ns/name to reach state and returns it.
 func WaitTask(t testing.TB, c client.Client, ns, name string, state kov1.TaskState) *kov1.Task {
 	t.Helper()

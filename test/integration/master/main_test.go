@@ -37,9 +37,10 @@ type master = harness.Master
 
 // masterConfig tunes a test master; zero fields take fast test defaults.
 type masterConfig struct {
-	offerTimeout   time.Duration
-	agentTimeout   time.Duration
-	leaderElection string // lease namespace; empty for none
+	offerTimeout     time.Duration
+	agentTimeout     time.Duration
+	agentGoneTimeout time.Duration
+	leaderElection   string // lease namespace; empty for none
 }
 
 const leaseNS = "kube-system"
@@ -48,7 +49,7 @@ const leaseNS = "kube-system"
 func startMaster(t *testing.T, c masterConfig) *master {
 	t.Helper()
 	return harness.StartMaster(t, cp, harness.MasterConfig{OfferTimeout: c.offerTimeout, AgentTimeout: c.agentTimeout,
-		AgentLeaseNamespace: leaseNS, LeaderElection: c.leaderElection})
+		AgentGoneTimeout: c.agentGoneTimeout, AgentLeaseNamespace: leaseNS, LeaderElection: c.leaderElection})
 }
 
 // addAgent creates a Ready agent with a fresh heartbeat, named uniquely
@@ -66,7 +67,7 @@ func createAgent(t *testing.T, ns, name string, alloc corev1.ResourceList, ports
 	ctx := context.Background()
 	a := &kov1.Agent{ObjectMeta: metav1.ObjectMeta{Name: ns + "-" + name}}
 	must(t, cp.Client.Create(ctx, a))
-	t.Cleanup(func() { _ = cp.Client.Delete(context.Background(), a) })
+	t.Cleanup(func() { harness.RemoveAgent(cp.Client, a.Name) })
 	// As agentd does: re-read and retry, the master writes Reachable too.
 	must(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		if err := cp.Client.Get(ctx, client.ObjectKeyFromObject(a), a); err != nil {
