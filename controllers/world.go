@@ -128,6 +128,9 @@ func buildLedger(w *world, opts options, filters func(fw string) map[string]time
 
 	for _, name := range sortedKeys(w.agents) {
 		a := w.agents[name]
+		if agentGone(a) {
+			continue // removed, as from Mesos's allocator: its offers are rescinded, its resources count nowhere
+		}
 		av := &allocator.Agent{
 			Name: a.Name, Node: a.Name, Attributes: labels.Set(a.Status.Attributes),
 			Allocatable: d.FromList(a.Status.Allocatable),

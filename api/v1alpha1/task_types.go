@@ -41,8 +41,10 @@ const (
 	// TaskUnreachable: the agent is unreachable; the task may come back
 	// (partition-aware frameworks only).
 	TaskUnreachable TaskState = "Unreachable"
-	// TaskGone: the agent is known to be gone for good, and the task with it.
-	// Terminal.
+	// TaskGone: the agent is known to be gone for good, and the task with it
+	// (partition-aware frameworks; others see Lost): the agent was marked
+	// Gone or deleted, or stayed unreachable past the master's agent gone
+	// timeout. Terminal.
 	TaskGone TaskState = "Gone"
 )
 
@@ -98,6 +100,13 @@ const (
 	TaskReasonAgentMaintenance      = "AgentMaintenance"
 	TaskReasonPodVanished           = "PodVanished"
 	TaskReasonWaitingForOffer       = "WaitingForOffer"
+
+	// TaskReasonAgentRemoved: the agent stayed unreachable past the master's
+	// agent gone timeout (Mesos's REASON_SLAVE_REMOVED).
+	TaskReasonAgentRemoved = "AgentRemoved"
+	// TaskReasonAgentRemovedByOperator: the operator marked the agent Gone
+	// or deleted it (Mesos's REASON_SLAVE_REMOVED_BY_OPERATOR).
+	TaskReasonAgentRemovedByOperator = "AgentRemovedByOperator"
 )
 
 // Task condition types.

@@ -34,6 +34,9 @@ type MasterConfig struct {
 	// AgentTimeout defaults to an hour: agents never time out unless a test
 	// asks for it.
 	AgentTimeout time.Duration
+	// AgentGoneTimeout is how long an agent may stay unreachable before it
+	// is removed; zero: never.
+	AgentGoneTimeout time.Duration
 	// AgentLeaseNamespace holds the agents' heartbeat Leases.
 	AgentLeaseNamespace string
 	// LeaderElection is the leader Lease's namespace; empty for none.
@@ -85,7 +88,7 @@ func StartMaster(t testing.TB, cp *controlplane.ControlPlane, c MasterConfig) *M
 	if _, err := controllers.SetupMaster(ctx, mgr, controllers.MasterOptions{
 		Scheduler: controllers.SchedulerOptions{AllocationInterval: 200 * time.Millisecond, OfferTimeout: c.OfferTimeout,
 			MinAllocatable: c.MinAllocatable},
-		AgentTimeout: c.AgentTimeout, AgentLeaseNamespace: c.AgentLeaseNamespace, Metrics: m.Metrics,
+		AgentTimeout: c.AgentTimeout, AgentGoneTimeout: c.AgentGoneTimeout, AgentLeaseNamespace: c.AgentLeaseNamespace, Metrics: m.Metrics,
 	}); err != nil {
 		t.Fatalf("setting up master: %v", err)
 	}

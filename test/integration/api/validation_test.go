@@ -380,6 +380,12 @@ func TestUpdateRejected(t *testing.T) {
 			create: func(ns string) client.Object { return b.MakeFramework("fw", ns).Role("a").Obj() },
 			mutate: func(o client.Object) { o.(*kov1.Framework).Spec.Role = "b" },
 			want:   "role is immutable: create a new Framework"},
+		"agent leaves Gone": {
+			create: func(ns string) client.Object {
+				return b.MakeAgent(ns + "-gone").Maintenance(kov1.AgentMaintenanceGone).Obj()
+			},
+			mutate: func(o client.Object) { o.(*kov1.Agent).Spec.Maintenance = kov1.AgentMaintenanceNone },
+			want:   "maintenance cannot leave Gone: a gone agent never comes back; delete the Agent"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -388,6 +394,9 @@ func TestUpdateRejected(t *testing.T) {
 			obj := tc.create(ns)
 			if err := cp.Client.Create(ctx, obj); err != nil {
 				t.Fatalf("creating: %v", err)
+			}
+			if obj.GetNamespace() == "" { // cluster-scoped: not removed with the namespace
+				t.Cleanup(func() { _ = cp.Client.Delete(context.Background(), obj) })
 			}
 			if tc.status {
 				// Put the task in a terminal state first; that must be allowed.
@@ -415,7 +424,8 @@ func TestUpdateRejected(t *testing.T) {
 }
 
 // TestAllowedUpdates checks that what the contract allows to change does:
-// a framework declines its offer once, a task accepts an offer once.
+// a framework declines its offer once, a task accepts an offer once, an
+// agent's maintenance changes freely until it is Gone.
 func TestAllowedUpdates(t *testing.T) {
 	ctx := context.Background()
 	ns := cp.Namespace(t)
@@ -442,5 +452,16 @@ func TestAllowedUpdates(t *testing.T) {
 	tk.Status.State = kov1.TaskRunning
 	if err := cp.Client.Status().Update(ctx, tk); err != nil {
 		t.Fatalf("moving a live task on: %v", err)
+	}
+	a := b.MakeAgent(ns + "-node").Obj()
+	if err := cp.Client.Create(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cp.Client.Delete(context.Background(), a) })
+	for _, m := range []kov1.AgentMaintenance{kov1.AgentMaintenanceDrain, kov1.AgentMaintenanceNone, kov1.AgentMaintenanceGone, kov1.AgentMaintenanceGone} {
+		a.Spec.Maintenance = m
+		if err := cp.Client.Update(ctx, a); err != nil {
+			t.Fatalf("setting an agent's maintenance to %s: %v", m, err)
+		}
 	}
 }
