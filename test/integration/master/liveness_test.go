@@ -99,11 +99,11 @@ func agentWithTasks(t *testing.T, ns string) (a *kov1.Agent, open kov1.ResourceO
 	addFramework(t, b.MakeFramework("plain", ns).Obj())
 	first := waitAnyOffer(t, ns, "aware", "plain")
 	second := map[string]string{"aware": "plain", "plain": "aware"}[first.Spec.FrameworkName]
-	must(t, cp.Client.Create(ctx, b.MakeTask("t-"+first.Spec.FrameworkName, ns, first.Spec.FrameworkName).Offer(first.Name).Resources(b.Resources("cpu", "1")).Obj()))
+	must(t, cp.Client.Create(ctx, b.MakeTask("t-"+first.Spec.FrameworkName, ns, first.Spec.FrameworkName).Offer(first.Name).Resources(b.Resources("cpu", "1", "memory", "64Mi")).Obj()))
 	waitTask(t, ns, "t-"+first.Spec.FrameworkName, kov1.TaskStaging)
 	decline(t, first, time.Hour)
 	open = waitOffer(t, ns, second, nil)
-	must(t, cp.Client.Create(ctx, b.MakeTask("t-"+second, ns, second).Offer(open.Name).Resources(b.Resources("cpu", "1")).Obj()))
+	must(t, cp.Client.Create(ctx, b.MakeTask("t-"+second, ns, second).Offer(open.Name).Resources(b.Resources("cpu", "1", "memory", "64Mi")).Obj()))
 	waitTask(t, ns, "t-"+second, kov1.TaskStaging)
 	for _, name := range []string{"t-aware", "t-plain"} {
 		must(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
