@@ -65,7 +65,7 @@ func TestBuiltinDemand(t *testing.T) {
 			got := map[string]want{}
 			cpu := l.dims.Index(corev1.ResourceCPU)
 			for k, f := range l.fws {
-				g := want{minCPU: f.MinResources.Get(cpu), demandCPU: -1, maxOffers: f.MaxOffers}
+				g := want{minCPU: f.Floor.Get(cpu), demandCPU: -1, maxOffers: f.MaxOffers}
 				if f.Demand != nil {
 					g.demandCPU = f.Demand.Get(cpu)
 				}
