@@ -168,7 +168,11 @@ func buildLedger(w *world, opts options, filters func(fw string) map[string]time
 					fv.Selector = labels.Nothing()
 				}
 			}
-			// The framework's minimum replaces the master's, as in Mesos.
+			// The framework's alternatives replace the master's minimum, as
+			// in Mesos; minResources is one more of them.
+			for _, rl := range oc.MinAllocatable {
+				fv.MinAllocatable = append(fv.MinAllocatable, d.FromList(rl))
+			}
 			if len(oc.MinResources) > 0 {
 				fv.MinAllocatable = append(fv.MinAllocatable, d.FromList(oc.MinResources))
 			}
