@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/utils/ptr"
@@ -37,6 +38,8 @@ type MasterConfig struct {
 	AgentLeaseNamespace string
 	// LeaderElection is the leader Lease's namespace; empty for none.
 	LeaderElection string
+	// FairShareExcluded are resources left out of dominant shares.
+	FairShareExcluded []corev1.ResourceName
 }
 
 // StartMaster runs a master (controllers.SetupMaster, as main.go does)
@@ -77,7 +80,7 @@ func StartMaster(t testing.TB, cp *controlplane.ControlPlane, c MasterConfig) *M
 	m.cancel = cancel
 	if _, err := controllers.SetupMaster(ctx, mgr, controllers.MasterOptions{
 		Scheduler: controllers.SchedulerOptions{AllocationInterval: 200 * time.Millisecond, OfferTimeout: c.OfferTimeout,
-			MinAllocatable: controllers.DefaultMinAllocatable()},
+			MinAllocatable: controllers.DefaultMinAllocatable(), FairShareExcluded: c.FairShareExcluded},
 		AgentTimeout: c.AgentTimeout, AgentLeaseNamespace: c.AgentLeaseNamespace, Metrics: m.Metrics,
 	}); err != nil {
 		t.Fatalf("setting up master: %v", err)
