@@ -43,9 +43,9 @@ type cycle struct {
 	s *Snapshot
 	t *tree
 	n int
-	// pools are the offerable agents' free resources, by agent index (nil
-	// for agents offered nothing).
-	pools []*agentPool
+	// pools are the agents' free resources, by agent index (agent nil for
+	// agents offered nothing).
+	pools []agentPool
 	// headroom is the cluster's unreserved resources not allocated or
 	// offered (Mesos's available headroom), and required what unmet
 	// guarantees still need of them. Both change as offers are made.
@@ -80,7 +80,7 @@ func newCycle(s *Snapshot) *cycle {
 		}
 	}
 	t := buildTree(s, shareTotal, states)
-	c := &cycle{s: s, t: t, n: n, pools: make([]*agentPool, len(s.Agents)),
+	c := &cycle{s: s, t: t, n: n, pools: make([]agentPool, len(s.Agents)),
 		headroom: make(resources.Vec, n), required: make(resources.Vec, n)}
 	quota := t.hasQuota()
 	if quota {
@@ -95,7 +95,7 @@ func newCycle(s *Snapshot) *cycle {
 		if !a.Offerable || free.IsZero() {
 			continue
 		}
-		p := &agentPool{index: i, agent: a, unreserved: free, reserved: left, ports: a.FreePorts}
+		p := agentPool{index: i, agent: a, unreserved: free, reserved: left, ports: a.FreePorts}
 		for _, r := range left {
 			p.unreserved.Sub(r.left)
 		}
@@ -262,14 +262,14 @@ func (c *cycle) stageOneNeeded() bool {
 
 // allocateAgent offers agent i in the given stage.
 func (c *cycle) allocateAgent(i, stage int) {
-	p := c.pools[i]
-	if p == nil {
+	p := &c.pools[i]
+	if p.agent == nil {
 		return
 	}
 	visit := 2*i + stage + 1
 	for p.offers < maxOffersPerAgent && !p.empty() {
 		var st *fwState
-		var g *grant
+		var g grant
 		if stage == stageGuarantee {
 			st, g = c.pickGuaranteed(c.t.root, p, visit)
 		} else {
@@ -283,7 +283,7 @@ func (c *cycle) allocateAgent(i, stage int) {
 }
 
 // record makes an offer of g to st and books it.
-func (c *cycle) record(st *fwState, p *agentPool, g *grant, visit int) {
+func (c *cycle) record(st *fwState, p *agentPool, g grant, visit int) {
 	a := p.agent
 	c.out = append(c.out, Offer{Framework: st.fw.Key, Agent: a.Name, Node: a.Node, Role: st.fw.Role,
 		Resources: g.give, Ports: p.ports, Attributes: a.Attributes})
@@ -316,12 +316,12 @@ func (c *cycle) wants(st *fwState, p *agentPool, visit int) bool {
 
 // pick walks the role tree in weighted-DRF order and returns the first
 // framework that wants (part of) the agent, with what it would be offered.
-func (c *cycle) pick(nd *node, p *agentPool, visit int) (*fwState, *grant) {
+func (c *cycle) pick(nd *node, p *agentPool, visit int) (*fwState, grant) {
 	for _, st := range nd.frameworks {
 		if !c.wants(st, p, visit) {
 			continue
 		}
-		if g := c.fairGrant(st, p); g != nil {
+		if g, ok := c.fairGrant(st, p); ok {
 			return st, g
 		}
 	}
@@ -330,23 +330,23 @@ func (c *cycle) pick(nd *node, p *agentPool, visit int) (*fwState, *grant) {
 			return st, g
 		}
 	}
-	return nil, nil
+	return nil, grant{}
 }
 
 // pickGuaranteed is pick for the guarantee stage: it walks only towards
 // frameworks under an unmet guarantee, in weighted-DRF order, except that
 // among siblings under the same guarantee those below a guarantee of their
 // own go first.
-func (c *cycle) pickGuaranteed(nd *node, p *agentPool, visit int) (*fwState, *grant) {
+func (c *cycle) pickGuaranteed(nd *node, p *agentPool, visit int) (*fwState, grant) {
 	if nd.groot != nil {
 		if !nd.groot.unmet() {
-			return nil, nil
+			return nil, grant{}
 		}
 		for _, st := range nd.frameworks {
 			if !c.wants(st, p, visit) {
 				continue
 			}
-			if g := c.guaranteedGrant(st, p); g != nil {
+			if g, ok := c.guaranteedGrant(st, p); ok {
 				return st, g
 			}
 		}
@@ -361,7 +361,7 @@ func (c *cycle) pickGuaranteed(nd *node, p *agentPool, visit int) (*fwState, *gr
 			}
 		}
 	}
-	return nil, nil
+	return nil, grant{}
 }
 
 // guaranteedGrant is what st gets of p in the guarantee stage: unreserved
@@ -370,7 +370,7 @@ func (c *cycle) pickGuaranteed(nd *node, p *agentPool, visit int) (*fwState, *gr
 // only if that is not nothing, its reservations and the rest of the
 // unreserved resources within its limits and the headroom other
 // guarantees need.
-func (c *cycle) guaranteedGrant(st *fwState, p *agentPool) *grant {
+func (c *cycle) guaranteedGrant(st *fwState, p *agentPool) (grant, bool) {
 	g := st.leaf.groot
 	room := c.t.limitRoom(st)
 	guaranteed := make(resources.Vec, c.n)
@@ -385,7 +385,7 @@ func (c *cycle) guaranteedGrant(st *fwState, p *agentPool) *grant {
 		unreserved[i] = x + c.beyond(i, avail-x, room, x)
 	}
 	if guaranteed.IsZero() {
-		return nil
+		return grant{}, false
 	}
 	return c.finish(st, p, unreserved, guaranteed)
 }
@@ -393,7 +393,7 @@ func (c *cycle) guaranteedGrant(st *fwState, p *agentPool) *grant {
 // fairGrant is what st gets of p in the fair stage: its reservations and
 // the unreserved resources within its limits and the headroom unmet
 // guarantees need.
-func (c *cycle) fairGrant(st *fwState, p *agentPool) *grant {
+func (c *cycle) fairGrant(st *fwState, p *agentPool) (grant, bool) {
 	room := c.t.limitRoom(st)
 	unreserved := make(resources.Vec, c.n)
 	for i, avail := range p.unreserved {
@@ -415,17 +415,20 @@ func (c *cycle) beyond(i int, avail int64, room resources.Vec, already int64) in
 }
 
 // finish adds st's reservations to the unreserved part and returns the
-// grant, or nil when it is not worth offering to st.
-func (c *cycle) finish(st *fwState, p *agentPool, unreserved, guaranteed resources.Vec) *grant {
-	give := p.reservedFor(c.t, st, c.n)
-	give.Add(unreserved)
+// grant, and false when it is not worth offering to st.
+func (c *cycle) finish(st *fwState, p *agentPool, unreserved, guaranteed resources.Vec) (grant, bool) {
+	give := unreserved
+	if len(p.reserved) > 0 {
+		give = p.reservedFor(c.t, st, c.n)
+		give.Add(unreserved)
+	}
 	if !meetsMinimum(give, st.fw.minimums(c.s.MinAllocatable)) {
-		return nil
+		return grant{}, false
 	}
 	if st.fw.Floor != nil && !st.fw.Floor.Fits(give) {
-		return nil
+		return grant{}, false
 	}
-	return &grant{give: give, unreserved: unreserved, guaranteed: guaranteed}
+	return grant{give: give, unreserved: unreserved, guaranteed: guaranteed}, true
 }
 
 // meetsMinimum reports whether v holds at least one of the minimum

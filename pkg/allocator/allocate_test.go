@@ -218,6 +218,26 @@ func TestAllocate(t *testing.T) {
 				role("g", "", 1, vec(1000, 0), nil).role("idle", "", 1, vec(1000, 0), nil).fw("g-fw", "g"),
 			want: lines("g-fw@a1 2000/3"),
 		},
+		"under a parent's guarantee, a child below its own guarantee goes first": {
+			// c1 has the higher share but has not had its own 1 cpu yet.
+			snap: newSnap().agent("a1", vec(1000, 1)).agent("a2", vec(9000, 9), func(a *Agent) { a.Allocated = vec(9000, 9) }).
+				role("p", "", 1, vec(2000, 0), nil).role("c1", "p", 1, vec(1000, 0), nil).role("c2", "p", 1, nil, nil).
+				fw("c1-fw", "c1", allocated(vec(500, 0))).fw("c2-fw", "c2"),
+			want: lines("c1-fw@a1 1000/1"),
+		},
+		"a child's limit caps what it gets of its parent's guarantee": {
+			snap: newSnap().agent("a1", vec(2000, 2)).
+				role("p", "", 1, vec(2000, 0), nil).role("c", "p", 1, nil, resources.Vec{500, -1, -1}).fw("c-fw", "c"),
+			want: lines("c-fw@a1 500/2"),
+		},
+		"a guarantee nested under a met one is not held back": {
+			// p's 1-cpu guarantee is met by c2; c1's own is not, but nothing
+			// above it holds headroom for it.
+			snap: newSnap().agent("a1", vec(1000, 1)).agent("a2", vec(1000, 1), func(a *Agent) { a.Allocated = vec(1000, 1) }).
+				role("p", "", 1, vec(1000, 0), nil).role("c1", "p", 1, vec(1000, 0), nil).role("c2", "p", 1, nil, nil).
+				fw("c2-fw", "c2", allocated(vec(1000, 1)), func(f *Framework) { f.Suppressed = true }).fw("other", "other"),
+			want: lines("other@a1 1000/1"),
+		},
 		// Issue #13, 3: headroom is unallocated unreserved resources.
 		"a reservation is offered to its role whatever other guarantees need": {
 			snap: newSnap().agent("a1", vec(4000, 4), reserve("r", vec(4000, 4))).
