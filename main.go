@@ -37,6 +37,7 @@ func main() {
 		leaseDuration, renewDeadline, retry time.Duration
 		opts                                controllers.MasterOptions
 		minCPU, minMemory                   string
+		fairShareExcluded                   string
 		qps                                 float64
 		burst                               int
 	)
@@ -57,6 +58,7 @@ func main() {
 	flag.StringVar(&opts.AgentLeaseNamespace, "agent-lease-namespace", "kubeoffer-system", "Namespace of the agents' heartbeat Leases.")
 	flag.StringVar(&minCPU, "min-allocatable-cpu", "10m", "An offer must hold at least this much CPU, or the minimum memory.")
 	flag.StringVar(&minMemory, "min-allocatable-memory", "32Mi", "An offer must hold at least this much memory, or the minimum CPU.")
+	flag.StringVar(&fairShareExcluded, "fair-sharing-excluded-resource-names", "", "Comma-separated resource names (e.g. nvidia.com/gpu) left out of dominant shares, of roles and frameworks (Mesos's --fair_sharing_excluded_resource_names).")
 	flag.IntVar(&opts.Scheduler.ConcurrentWrites, "concurrent-writes", controllers.DefaultConcurrentWrites, "How many API writes (bindings, offers) an allocation pass has in flight at once.")
 	flag.Float64Var(&qps, "kube-api-qps", 100, "Requests per second the master may make to the API server (it writes two or three per task).")
 	flag.IntVar(&burst, "kube-api-burst", 200, "Burst of requests the master may make to the API server.")
@@ -77,6 +79,10 @@ func main() {
 		os.Exit(2)
 	}
 	opts.Scheduler.MinAllocatable = []corev1.ResourceList{{corev1.ResourceCPU: cpu}, {corev1.ResourceMemory: mem}}
+	if opts.Scheduler.FairShareExcluded, err = controllers.ParseResourceNames(fairShareExcluded); err != nil {
+		log.Error(err, "Invalid --fair-sharing-excluded-resource-names")
+		os.Exit(2)
+	}
 
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, kov1.AddToScheme} {

@@ -169,9 +169,9 @@ func guaranteeConditions(d *resources.Dims, roles map[string]*kov1.Role, links m
 			claim.Add(kc)
 			reserved.Add(kr)
 		}
-		claim = maxVec(claim, reserved)
+		claim = claim.Max(reserved)
 		if g, ok := guarantees[name]; ok {
-			claim = maxVec(claim, g)
+			claim = claim.Max(g)
 		}
 		return claim, reserved
 	}

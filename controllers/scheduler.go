@@ -42,6 +42,9 @@ type SchedulerOptions struct {
 	// ConcurrentWrites is how many API writes a pass has in flight at once
 	// (DefaultConcurrentWrites when unset).
 	ConcurrentWrites int
+	// FairShareExcluded are resources left out of dominant shares (Mesos's
+	// --fair_sharing_excluded_resource_names).
+	FairShareExcluded []corev1.ResourceName
 }
 
 // Scheduler is the master's allocation loop, a leader-only Runnable. Each
@@ -62,6 +65,7 @@ type Scheduler struct {
 	trigger  chan struct{}
 	assumed  *assumptions
 	filters  *filterSet
+	counts   *allocationCounts
 	declines declineQueue
 	// roleConditions is used by the passes' goroutine only.
 	roleConditions conditionMemo
@@ -70,7 +74,8 @@ type Scheduler struct {
 // NewScheduler returns a Scheduler ready to be added to a manager.
 func NewScheduler(c client.Client, r client.Reader, rec events.EventRecorder, clk clock.WithTicker, opts SchedulerOptions, m *Metrics) *Scheduler {
 	return &Scheduler{Client: c, APIReader: r, Recorder: rec, Clock: clk, Options: opts, Metrics: m,
-		trigger: make(chan struct{}, 1), assumed: newAssumptions(), filters: newFilterSet(), roleConditions: conditionMemo{}}
+		trigger: make(chan struct{}, 1), assumed: newAssumptions(), filters: newFilterSet(), roleConditions: conditionMemo{},
+		counts: newAllocationCounts()}
 }
 
 // NeedLeaderElection makes the scheduler run on the leader only.
@@ -193,7 +198,9 @@ func (s *stopwatch) lap(step string) {
 func (s *stopwatch) keysAndValues() []any { return s.laps }
 
 func (s *Scheduler) ledger(w *world, idle map[string]bool) *ledger {
-	return buildLedger(w, options{MinAllocatable: s.Options.MinAllocatable}, func(fw string) map[string]time.Time {
+	opts := options{MinAllocatable: s.Options.MinAllocatable, FairShareExcluded: s.Options.FairShareExcluded,
+		AllocationCounts: s.counts.get()}
+	return buildLedger(w, opts, func(fw string) map[string]time.Time {
 		ns, name, _ := strings.Cut(fw, "/")
 		var revived *metav1.Time
 		if f := w.frameworks[types.NamespacedName{Namespace: ns, Name: name}]; f != nil {
@@ -683,8 +690,10 @@ func (s *Scheduler) rescind(ctx context.Context, w *world, l *ledger, idle map[s
 	}
 }
 
-// makeOffers runs the allocator and creates its offers.
+// makeOffers runs the allocator and creates its offers, counting each
+// offer made for the allocator's ties.
 func (s *Scheduler) makeOffers(ctx context.Context, w *world, l *ledger) {
+	s.counts.retain(l.fws)
 	allocs := allocator.Allocate(l.snapshot)
 	offers := make([]*kov1.ResourceOffer, len(allocs))
 	for i, o := range allocs {
@@ -721,6 +730,7 @@ func (s *Scheduler) makeOffers(ctx context.Context, w *world, l *ledger) {
 			continue
 		}
 		s.assumed.offerCreated(offer, w.now)
+		s.counts.add(o.Framework)
 		w.offers[key(offer)] = offer
 		s.Metrics.OffersSent.WithLabelValues(o.Framework).Inc()
 		s.Recorder.Eventf(offer, fw, corev1.EventTypeNormal, "Offered", "Offer", "Offered %s of agent %s to framework %s as role %s",
@@ -815,6 +825,48 @@ func (f *filterSet) revivedAt(fw string, revivedAt *metav1.Time, now time.Time) 
 		return r.seen, true
 	}
 	return r.value, true
+}
+
+// allocationCounts is how many offers each framework has been made since
+// this master took the lead: Mesos's DRF sorter keeps the same count per
+// client (and loses it on failover too), and breaks equal shares by it, so
+// frameworks that return their offers take turns instead of the first by
+// name winning every pass. It owns its lock.
+type allocationCounts struct {
+	mu sync.Mutex
+	m  map[string]uint64
+}
+
+func newAllocationCounts() *allocationCounts { return &allocationCounts{m: map[string]uint64{}} }
+
+// add counts one offer made to framework fw.
+func (c *allocationCounts) add(fw string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m[fw]++
+}
+
+// get returns a copy of the counts, for a snapshot.
+func (c *allocationCounts) get() map[string]uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]uint64, len(c.m))
+	for k, v := range c.m {
+		out[k] = v
+	}
+	return out
+}
+
+// retain forgets frameworks that are gone, as Mesos's sorter forgets a
+// removed client.
+func (c *allocationCounts) retain(live map[string]*allocator.Framework) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k := range c.m {
+		if _, ok := live[k]; !ok {
+			delete(c.m, k)
+		}
+	}
 }
 
 type decline struct {

@@ -7,9 +7,11 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 )
@@ -39,6 +41,25 @@ func DefaultMinAllocatable() []corev1.ResourceList {
 		{corev1.ResourceCPU: mustQuantity("10m")},
 		{corev1.ResourceMemory: mustQuantity("32Mi")},
 	}
+}
+
+// ParseResourceNames parses a comma-separated list of resource names, as
+// --fair-sharing-excluded-resource-names takes them ("nvidia.com/gpu,
+// example.com/fpga"). Blanks around names are ignored; an empty list is none.
+func ParseResourceNames(list string) ([]corev1.ResourceName, error) {
+	var out []corev1.ResourceName
+	for _, name := range strings.Split(list, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		if errs := validation.IsQualifiedName(name); len(errs) > 0 {
+			return nil, fmt.Errorf("invalid resource name %q: %s; give names such as cpu, memory or nvidia.com/gpu, separated by commas",
+				name, strings.Join(errs, "; "))
+		}
+		out = append(out, corev1.ResourceName(name))
+	}
+	return out, nil
 }
 
 // SetupMaster adds the master's controllers and allocation loop to mgr.

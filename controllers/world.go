@@ -110,7 +110,11 @@ type ledger struct {
 
 // options are the master's allocation settings.
 type options struct {
-	MinAllocatable []corev1.ResourceList
+	MinAllocatable    []corev1.ResourceList
+	FairShareExcluded []corev1.ResourceName
+	// AllocationCounts are how many offers each framework has been made
+	// (allocationCounts), for the allocator's ties.
+	AllocationCounts map[string]uint64
 }
 
 // buildLedger digests w. filters gives each framework's decline filters;
@@ -120,7 +124,8 @@ func buildLedger(w *world, opts options, filters func(fw string) map[string]time
 	d := resources.NewDims()
 	l := &ledger{w: w, dims: d, agents: map[string]*allocator.Agent{}, fws: map[string]*allocator.Framework{},
 		offers: map[types.NamespacedName]*allocator.Offer{}, usage: map[types.NamespacedName]*offerUsage{}, away: map[string]bool{}}
-	s := &allocator.Snapshot{Now: w.now, Dims: d, Roles: map[string]*allocator.Role{}}
+	s := &allocator.Snapshot{Now: w.now, Dims: d, Roles: map[string]*allocator.Role{},
+		FairShareExcluded: opts.FairShareExcluded, AllocationCounts: opts.AllocationCounts}
 	l.snapshot = s
 	for _, m := range opts.MinAllocatable {
 		s.MinAllocatable = append(s.MinAllocatable, d.FromList(m))
@@ -188,8 +193,13 @@ func buildLedger(w *world, opts options, filters func(fw string) map[string]time
 					fv.Selector = labels.Nothing()
 				}
 			}
+			// The framework's alternatives replace the master's minimum, as
+			// in Mesos; minResources is one more of them.
+			for _, rl := range oc.MinAllocatable {
+				fv.MinAllocatable = append(fv.MinAllocatable, d.FromList(rl))
+			}
 			if len(oc.MinResources) > 0 {
-				fv.MinResources = d.FromList(oc.MinResources)
+				fv.MinAllocatable = append(fv.MinAllocatable, d.FromList(oc.MinResources))
 			}
 		}
 		l.fws[fk] = fv
@@ -331,11 +341,7 @@ func (l *ledger) setBuiltinDemand(w *world, n int) {
 		if wf == nil || wf.Spec.Scheduler == nil || f.Suppressed || demand[f.Key] == nil {
 			continue
 		}
-		if f.MinResources == nil {
-			f.MinResources = smallest[f.Key]
-		} else {
-			f.MinResources = maxVec(f.MinResources.Clone(n), smallest[f.Key])
-		}
+		f.Floor = smallest[f.Key]
 		if wanting > 1 {
 			if f.MaxOffers = waiting[f.Key] - offers[f.Key]; f.MaxOffers <= 0 {
 				f.Demand = make(resources.Vec, n) // it holds enough offers
@@ -348,16 +354,6 @@ func (l *ledger) setBuiltinDemand(w *world, n int) {
 		}
 		f.Demand.ClampZero()
 	}
-}
-
-// maxVec raises each position of v to o's, in place, and returns v.
-func maxVec(v, o resources.Vec) resources.Vec {
-	for i := range v {
-		if x := o.Get(i); x > v[i] {
-			v[i] = x
-		}
-	}
-	return v
 }
 
 // offerView is what admission needs to know of an offer, or nil.

@@ -65,7 +65,7 @@ func TestBuiltinDemand(t *testing.T) {
 			got := map[string]want{}
 			cpu := l.dims.Index(corev1.ResourceCPU)
 			for k, f := range l.fws {
-				g := want{minCPU: f.MinResources.Get(cpu), demandCPU: -1, maxOffers: f.MaxOffers}
+				g := want{minCPU: f.Floor.Get(cpu), demandCPU: -1, maxOffers: f.MaxOffers}
 				if f.Demand != nil {
 					g.demandCPU = f.Demand.Get(cpu)
 				}
@@ -113,5 +113,61 @@ func TestLedgerOfferAttributes(t *testing.T) {
 	got := map[string]string(l.offers[key(o)].Attributes)
 	if diff := cmp.Diff(o.Spec.Attributes, got); diff != "" {
 		t.Errorf("offer attributes in the ledger (-want +got):\n%s", diff)
+	}
+}
+
+// TestFrameworkMinimums checks what the allocator is told of a framework's
+// minimum allocatable: its minAllocatable alternatives and minResources
+// together replace the master's (nil: the master's applies), and a built-in
+// scheduler's smallest waiting task is a floor on top.
+func TestFrameworkMinimums(t *testing.T) {
+	cpu := func(q string) corev1.ResourceList {
+		return corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(q)}
+	}
+	cases := map[string]struct {
+		constraints *kov1.OfferConstraints
+		builtin     bool
+		wantMins    []int64 // cpu millicores of each alternative
+		wantFloor   int64   // -1: none
+	}{
+		"none: the master's applies": {wantMins: nil, wantFloor: -1},
+		"minResources alone is the one alternative": {
+			constraints: &kov1.OfferConstraints{MinResources: cpu("500m")}, wantMins: []int64{500}, wantFloor: -1},
+		"minAllocatable alternatives, then minResources": {
+			constraints: &kov1.OfferConstraints{MinAllocatable: []corev1.ResourceList{cpu("2"), {}}, MinResources: cpu("1")},
+			wantMins:    []int64{2000, 0, 1000}, wantFloor: -1},
+		"a built-in scheduler's smallest waiting task is a floor, apart from its minimum": {
+			constraints: &kov1.OfferConstraints{MinResources: cpu("100m")}, builtin: true, wantMins: []int64{100}, wantFloor: 1000},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			f := demandFramework("fw", tc.builtin)
+			f.Spec.OfferConstraints = tc.constraints
+			w := &world{now: time.Unix(0, 0), agents: map[string]*kov1.Agent{}, roles: map[string]*kov1.Role{},
+				frameworks: map[types.NamespacedName]*kov1.Framework{key(f): f}, offers: map[types.NamespacedName]*kov1.ResourceOffer{},
+				tasks: map[types.NamespacedName]*kov1.Task{}}
+			if tc.builtin {
+				for _, x := range []*kov1.Task{demandTask("t1", "fw", "1", ""), demandTask("t2", "fw", "3", "")} {
+					w.tasks[key(x)] = x
+				}
+			}
+			l := buildLedger(w, options{}, func(string) map[string]time.Time { return nil }, nil)
+			fv := l.fws["ns/fw"]
+			i := l.dims.Index(corev1.ResourceCPU)
+			var mins []int64
+			for _, m := range fv.MinAllocatable {
+				mins = append(mins, m.Get(i))
+			}
+			floor := int64(-1)
+			if fv.Floor != nil {
+				floor = fv.Floor.Get(i)
+			}
+			if diff := cmp.Diff(tc.wantMins, mins); diff != "" {
+				t.Errorf("alternatives (-want +got):\n%s", diff)
+			}
+			if floor != tc.wantFloor {
+				t.Errorf("floor = %d, want %d", floor, tc.wantFloor)
+			}
+		})
 	}
 }

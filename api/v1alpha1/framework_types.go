@@ -99,13 +99,30 @@ type OfferConstraints struct {
 	AttributeSelector *metav1.LabelSelector `json:"attributeSelector,omitempty"`
 
 	// minResources is the least an offer must hold for the framework to want
-	// it, e.g. {cpu: 500m, memory: 512Mi}. The master's own minimum
-	// allocatable (cpu 10m, memory 32Mi) always applies too.
+	// it, e.g. {cpu: 500m, memory: 512Mi}. It is one more alternative of
+	// minAllocatable: set (alone or with minAllocatable), it replaces the
+	// master's minimum allocatable for this framework.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=16
 	// +kubebuilder:validation:XValidation:rule="self.all(k, !string(self[k]).startsWith('-'))",message="resource quantities must not be negative"
 	// +kubebuilder:validation:XValidation:rule="self.all(k, !isQuantity(string(self[k])) || quantity(string(self[k])).compareTo(quantity(k == 'cpu' ? '1M' : '1Pi')) <= 0)",message="resource quantities must be at most 1M for cpu (cores) and 1Pi for any other resource (in its base unit): no node is that large; lower the quantity"
 	MinResources corev1.ResourceList `json:"minResources,omitempty"`
+
+	// minAllocatable are alternatives for the least an offer must hold for
+	// the framework to want it: an offer is made only if it holds at least
+	// one of them in full, e.g. [{cpu: "2", memory: 4Gi}, {nvidia.com/gpu: 1}]
+	// takes either 2 cpu with 4Gi or one GPU. As Mesos's FrameworkInfo
+	// offer_filters min_allocatable_resources, they replace the master's
+	// minimum allocatable (--min-allocatable-cpu or --min-allocatable-memory,
+	// 10m or 32Mi by default) for this framework; minResources, when set,
+	// is one more alternative. An empty alternative ({}) takes any offer
+	// that is not empty. Unset (and no minResources), the master's minimum
+	// applies.
+	// +optional
+	// +kubebuilder:validation:MaxItems=8
+	// +kubebuilder:validation:items:MaxProperties=16
+	// +kubebuilder:validation:XValidation:rule="self.all(alt, alt.all(k, !string(alt[k]).startsWith('-')))",message="resource quantities must not be negative"
+	MinAllocatable []corev1.ResourceList `json:"minAllocatable,omitempty"`
 }
 
 // BuiltinScheduler asks the master to schedule the framework's Tasks itself.

@@ -39,8 +39,10 @@ func TestAllocate(t *testing.T) {
 				agent("a4", vec(1000, 1)).agent("a5", vec(1000, 1)).agent("a6", vec(1000, 1)).
 				agent("a7", vec(1000, 1)).agent("a8", vec(1000, 1)).
 				role("heavy", "", 3, nil, nil).fw("h", "heavy").fw("l", "light"),
+			// After a4 the shares tie (3/8 ÷ 3 = 1/8); light has been offered
+			// fewer times (1 against 3), so it gets a5, as in Mesos's sorter.
 			want: lines("h@a1 1000/1", "l@a2 1000/1", "h@a3 1000/1", "h@a4 1000/1",
-				"h@a5 1000/1", "l@a6 1000/1", "h@a7 1000/1", "h@a8 1000/1"),
+				"l@a5 1000/1", "h@a6 1000/1", "h@a7 1000/1", "h@a8 1000/1"),
 		},
 		"hierarchy: siblings compete inside their parent, parents at the top": {
 			// eng (weight 1) has two children; ops (weight 1) one framework.
@@ -115,7 +117,7 @@ func TestAllocate(t *testing.T) {
 		},
 		"framework minimum resources skip small agents": {
 			snap: newSnap().agent("small", vec(500, 1)).agent("large", vec(4000, 8)).
-				fw("fw", "default", func(f *Framework) { f.MinResources = vec(1000, 0) }),
+				fw("fw", "default", func(f *Framework) { f.MinAllocatable = []resources.Vec{vec(1000, 0)} }),
 			want: lines("fw@large 4000/8"),
 		},
 		"attribute selector": {
@@ -174,6 +176,154 @@ func TestAllocate(t *testing.T) {
 			snap: newSnap().agent("a1", vec(1000, 1)).agent("a2", vec(1000, 1)).agent("a3", vec(1000, 1)).
 				fw("two", "default", func(f *Framework) { f.MaxOffers = 2 }),
 			want: lines("two@a1 1000/1", "two@a2 1000/1"),
+		},
+		// Issue #13, 1: a role's quota consumption counts its reservations,
+		// used or not (Mesos's quota consumption).
+		"an idle reservation counts toward the role's limit: nothing more is offered": {
+			// fw declined a1, where capped's 2 cpu / 2 GiB reservation sits
+			// idle; that already uses capped's whole limit.
+			snap: newSnap().agent("a1", vec(4000, 4), reserve("capped", vec(2000, 2))).agent("a2", vec(4000, 4)).
+				role("capped", "", 1, nil, vec(2000, 2)).fw("fw", "capped", declined("a1")),
+			want: nil,
+		},
+		"a child's idle reservation counts toward its parent's limit": {
+			snap: newSnap().agent("a1", vec(4000, 4), reserve("a.b", vec(1000, 1))).agent("a2", vec(4000, 4)).
+				role("a", "", 1, nil, vec(2000, 2)).role("a.b", "a", 1, nil, nil).fw("fw", "a.b", declined("a1")),
+			want: lines("fw@a2 1000/1"),
+		},
+		"an idle reservation counts toward the role's guarantee": {
+			// g holds 1 cpu and an idle 2-cpu reservation: its 2-cpu guarantee
+			// is met, so it neither goes first nor has anything held back,
+			// and other (the lower share) gets a2.
+			snap: newSnap().agent("a1", vec(2000, 2), reserve("g", vec(2000, 2))).agent("a2", vec(2000, 2)).
+				role("g", "", 1, vec(2000, 0), nil).
+				fw("g-fw", "g", allocated(vec(1000, 1)), declined("a1")).fw("other", "other"),
+			want: lines("other@a2 2000/2"),
+		},
+		// Issue #13, 2: guarantees are given before headroom is applied.
+		"two roles guaranteed the one agent: the first in DRF order gets it": {
+			snap: newSnap().agent("a1", vec(1000, 1)).
+				role("x", "", 1, vec(1000, 0), nil).role("y", "", 1, vec(1000, 0), nil).fw("x-fw", "x").fw("y-fw", "y"),
+			want: lines("x-fw@a1 1000/1"),
+		},
+		"a guaranteed role with a framework gets the agent beside a guaranteed role without one": {
+			snap: newSnap().agent("a1", vec(1000, 1)).
+				role("g", "", 1, vec(1000, 0), nil).role("idle", "", 1, vec(1000, 0), nil).fw("g-fw", "g"),
+			want: lines("g-fw@a1 1000/1"),
+		},
+		"beyond its guarantee a role leaves the headroom other guarantees need": {
+			// g is guaranteed 1 cpu and gets it; of the other 2 cpus, idle's
+			// unmet 1 cpu is held back.
+			snap: newSnap().agent("a1", vec(3000, 3)).
+				role("g", "", 1, vec(1000, 0), nil).role("idle", "", 1, vec(1000, 0), nil).fw("g-fw", "g"),
+			want: lines("g-fw@a1 2000/3"),
+		},
+		"under a parent's guarantee, a child below its own guarantee goes first": {
+			// c1 has the higher share but has not had its own 1 cpu yet.
+			snap: newSnap().agent("a1", vec(1000, 1)).agent("a2", vec(9000, 9), func(a *Agent) { a.Allocated = vec(9000, 9) }).
+				role("p", "", 1, vec(2000, 0), nil).role("c1", "p", 1, vec(1000, 0), nil).role("c2", "p", 1, nil, nil).
+				fw("c1-fw", "c1", allocated(vec(500, 0))).fw("c2-fw", "c2"),
+			want: lines("c1-fw@a1 1000/1"),
+		},
+		"a child's limit caps what it gets of its parent's guarantee": {
+			snap: newSnap().agent("a1", vec(2000, 2)).
+				role("p", "", 1, vec(2000, 0), nil).role("c", "p", 1, nil, resources.Vec{500, -1, -1}).fw("c-fw", "c"),
+			want: lines("c-fw@a1 500/2"),
+		},
+		"a guarantee nested under a met one is not held back": {
+			// p's 1-cpu guarantee is met by c2; c1's own is not, but nothing
+			// above it holds headroom for it.
+			snap: newSnap().agent("a1", vec(1000, 1)).agent("a2", vec(1000, 1), func(a *Agent) { a.Allocated = vec(1000, 1) }).
+				role("p", "", 1, vec(1000, 0), nil).role("c1", "p", 1, vec(1000, 0), nil).role("c2", "p", 1, nil, nil).
+				fw("c2-fw", "c2", allocated(vec(1000, 1)), func(f *Framework) { f.Suppressed = true }).fw("other", "other"),
+			want: lines("other@a1 1000/1"),
+		},
+		// Issue #13, 3: headroom is unallocated unreserved resources.
+		"a reservation is offered to its role whatever other guarantees need": {
+			snap: newSnap().agent("a1", vec(4000, 4), reserve("r", vec(4000, 4))).
+				role("g", "", 1, vec(4000, 0), nil).fw("r-fw", "r"),
+			want: lines("r-fw@a1 4000/4"),
+		},
+		"reservations do not cover other roles' guarantees": {
+			// Only a2's 2 cpus can serve g's unmet 2-cpu guarantee (a1 is r's),
+			// so other is offered none of them.
+			snap: newSnap().agent("a1", vec(2000, 2), reserve("r", vec(2000, 2))).agent("a2", vec(2000, 2)).
+				role("g", "", 1, vec(2000, 0), nil).fw("other", "other"),
+			want: lines("other@a2 0/2"),
+		},
+		// Issue #13, 4: a descendant's use of an ancestor's reservation is
+		// charged to that reservation.
+		"a child's use of its parent's reservation is not held back again": {
+			snap: newSnap().agent("a1", vec(4000, 4), reserve("p", vec(2000, 2)), func(a *Agent) {
+				a.Allocated = vec(2000, 2)
+				a.UsedByRole = map[string]resources.Vec{"c": vec(2000, 2)}
+			}).role("p", "", 1, nil, nil).role("c", "p", 1, nil, nil).fw("other", "other"),
+			want: lines("other@a1 2000/2"),
+		},
+		"a child's use of its parent's reservation counts toward the parent's quota, not the child's": {
+			// c-fw's 2 cpus are p's reservation: c's own 2-cpu limit is untouched.
+			snap: newSnap().agent("a1", vec(2000, 2), reserve("p", vec(2000, 2)), func(a *Agent) {
+				a.Allocated = vec(2000, 2)
+				a.UsedByRole = map[string]resources.Vec{"c": vec(2000, 2)}
+			}).agent("a2", vec(2000, 2)).
+				role("p", "", 1, nil, nil).role("c", "p", 1, nil, vec(2000, 2)).fw("c-fw", "c", allocated(vec(2000, 2))),
+			want: lines("c-fw@a2 2000/2"),
+		},
+		// Issue #13, 5: equal shares go to the one offered fewer times.
+		"equal shares: the framework offered fewer times goes first": {
+			snap: newSnap().agent("a1", vec(1000, 1)).fw("a", "default").fw("b", "default").counts("a", 1),
+			want: lines("b@a1 1000/1"),
+		},
+		"equal shares: the role whose frameworks were offered fewer times goes first": {
+			snap: newSnap().agent("a1", vec(1000, 1)).fw("x-fw", "x").fw("y-fw", "y").counts("x-fw", 3, "y-fw", 1),
+			want: lines("y-fw@a1 1000/1"),
+		},
+		// Issue #13, 6: a framework's minimum allocatable replaces the master's.
+		"a framework's own minimum replaces the master's": {
+			// 5m cpu is below the master's 10m, but enough for fw.
+			snap: newSnap().agent("a1", vec(1000, 1), func(a *Agent) { a.Allocated = vec(995, 1) }).
+				fw("fw", "default", func(f *Framework) { f.MinAllocatable = []resources.Vec{vec(5, 0)} }),
+			want: lines("fw@a1 5/0"),
+		},
+		"an empty alternative takes any offer": {
+			snap: newSnap().agent("a1", vec(1000, 1), func(a *Agent) { a.Allocated = vec(995, 1) }).
+				fw("fw", "default", func(f *Framework) { f.MinAllocatable = []resources.Vec{vec(0, 0)} }),
+			want: lines("fw@a1 5/0"),
+		},
+		"an offer needs to hold one of the framework's alternatives": {
+			snap: newSnap().agent("small", vec(1000, 1)).agent("gpu", vec(1000, 1, 1)).agent("large", vec(2000, 1)).
+				fw("fw", "default", func(f *Framework) {
+					f.GPU = true
+					f.MinAllocatable = []resources.Vec{vec(2000, 0), vec(0, 0, 1)}
+				}),
+			want: lines("fw@gpu 1000/1+1gpu", "fw@large 2000/1"),
+		},
+		"the floor (a built-in scheduler's smallest task) applies on top of the minimum": {
+			snap: newSnap().agent("small", vec(1000, 1)).agent("large", vec(4000, 4)).
+				fw("fw", "default", func(f *Framework) {
+					f.MinAllocatable = []resources.Vec{vec(0, 0)}
+					f.Floor = vec(2000, 0)
+				}),
+			want: lines("fw@large 4000/4"),
+		},
+		// Mesos's --fair_sharing_excluded_resource_names.
+		"GPUs count in shares unless excluded": {
+			// ml holds all the GPUs (share 1) and zz a quarter of the cpu.
+			snap: newSnap().agent("gpu", vec(1000, 1, 2), func(a *Agent) { a.Allocated = vec(1000, 1, 2) }).agent("cpu", vec(7000, 7)).
+				fw("ml", "ml", allocated(vec(0, 0, 2)), func(f *Framework) { f.GPU = true }).fw("zz", "batch", allocated(vec(2000, 2))),
+			want: lines("zz@cpu 7000/7"),
+		},
+		"excluded resources leave role shares": {
+			snap: newSnap().agent("gpu", vec(1000, 1, 2), func(a *Agent) { a.Allocated = vec(1000, 1, 2) }).agent("cpu", vec(7000, 7)).
+				fw("ml", "ml", allocated(vec(0, 0, 2)), func(f *Framework) { f.GPU = true }).fw("zz", "batch", allocated(vec(2000, 2))).
+				excluded("nvidia.com/gpu"),
+			want: lines("ml@cpu 7000/7"),
+		},
+		"excluded resources leave framework shares": {
+			snap: newSnap().agent("gpu", vec(1000, 1, 2), func(a *Agent) { a.Allocated = vec(1000, 1, 2) }).agent("cpu", vec(7000, 7)).
+				fw("ml", "default", allocated(vec(0, 0, 2)), func(f *Framework) { f.GPU = true }).fw("zz", "default", allocated(vec(2000, 2))).
+				excluded("nvidia.com/gpu"),
+			want: lines("ml@cpu 7000/7"),
 		},
 		"role parent loop is cut, not followed forever": {
 			snap: newSnap().agent("a1", vec(1000, 1)).

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/kubeoffer/kubeoffer/pkg/resources"
@@ -57,6 +58,45 @@ func (s *snap) fw(key, role string, opts ...func(*Framework)) *snap {
 }
 
 func allocated(v resources.Vec) func(*Framework) { return func(f *Framework) { f.Allocated = v } }
+
+// declined hides agents from the framework, as a decline's refuse filter.
+func declined(agents ...string) func(*Framework) {
+	return func(f *Framework) {
+		if f.Filters == nil {
+			f.Filters = map[string]time.Time{}
+		}
+		for _, a := range agents {
+			f.Filters[a] = t0.Add(time.Hour)
+		}
+	}
+}
+
+// reserve sets a static reservation on the agent.
+func reserve(role string, v resources.Vec) func(*Agent) {
+	return func(a *Agent) {
+		if a.Reservations == nil {
+			a.Reservations = map[string]resources.Vec{}
+		}
+		a.Reservations[role] = v
+	}
+}
+
+// counts sets how many offers frameworks have had: key, count, key, count…
+func (s *snap) counts(kv ...any) *snap {
+	if s.AllocationCounts == nil {
+		s.AllocationCounts = map[string]uint64{}
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		s.AllocationCounts[kv[i].(string)] = uint64(kv[i+1].(int))
+	}
+	return s
+}
+
+// excluded leaves resources out of fair sharing.
+func (s *snap) excluded(names ...corev1.ResourceName) *snap {
+	s.FairShareExcluded = append(s.FairShareExcluded, names...)
+	return s
+}
 
 // got renders offers as "fw@agent cpu/memGi[+gpu][ports]" sorted, for
 // readable comparisons.

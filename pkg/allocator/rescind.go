@@ -87,7 +87,7 @@ func Rescinds(s *Snapshot, in RescindInput) []Rescind {
 			add(o, RescindAgentMaintenance, fmt.Sprintf("agent %s is in maintenance or not ready", o.Agent))
 		case f.Selector != nil && !f.Selector.Matches(a.Attributes):
 			add(o, RescindConstraintsChanged, fmt.Sprintf("agent %s no longer matches the framework's attribute selector", o.Agent))
-		case !meetsMinimum(o.Resources, s.MinAllocatable):
+		case !meetsMinimum(o.Resources, f.minimums(s.MinAllocatable)):
 			add(o, RescindUsedUp, "what is left of the offer is below the minimum allocatable resources")
 		}
 	}

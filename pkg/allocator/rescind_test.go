@@ -74,6 +74,13 @@ func TestRescinds(t *testing.T) {
 			offers: []*Offer{offer("o1", "fw", "a1", vec(5, 0.01))},
 			want:   map[string]string{"o1": RescindUsedUp},
 		},
+		"not used up for a framework whose own minimum it meets": {
+			snap:   newSnap().agent("a1", vec(4000, 4)),
+			offers: []*Offer{offer("o1", "small", "a1", vec(5, 0.01))},
+			fws: map[string]*Framework{"small": {Key: "small", Role: "default", Allocated: vec(5, 0.01),
+				MinAllocatable: []resources.Vec{vec(5, 0)}}},
+			want: map[string]string{},
+		},
 		"agent shrank: largest offer goes first": {
 			snap:   newSnap().agent("a1", vec(2000, 2), func(a *Agent) { a.Offered = vec(3000, 3) }),
 			offers: []*Offer{offer("small", "fw", "a1", vec(1000, 1)), offer("large", "fw2", "a1", vec(2000, 2))},

@@ -6,16 +6,22 @@
 //
 // Allocation follows Mesos's hierarchical allocator: roles are ordered by
 // weighted Dominant Resource Fairness (a role's dominant share divided by
-// its weight, compared among siblings of the role tree), frameworks within a
-// role by their own dominant share, and each agent's free resources go to
-// the first framework in that order that wants them. Roles below their
-// quota guarantee come first; no role is offered past its quota limit; and
-// resources other roles are guaranteed are held back as headroom.
+// its weight, compared among siblings of the role tree; equal shares go to
+// the one offered fewer times, then by name), frameworks within a role by
+// their own dominant share, and each agent's free resources go to the first
+// framework in that order that wants them. A cycle has Mesos's two stages:
+// first, roles under an unmet quota guarantee are given their guarantee
+// unconditionally; then every role is offered by weighted DRF. A role's
+// quota consumption counts its reservations whether used or not; no role is
+// offered unreserved resources past its quota limit; reservations are always
+// offered to their role; and enough unreserved resources are held back to
+// cover every unmet guarantee (headroom).
 package allocator
 
 import (
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/kubeoffer/kubeoffer/pkg/resources"
@@ -38,8 +44,20 @@ type Snapshot struct {
 	// Offers are the outstanding offers.
 	Offers []*Offer
 	// MinAllocatable is Mesos's --min_allocatable_resources: an offer is
-	// made only if it holds at least one of these quantities in full.
+	// made only if it holds at least one of these quantities in full. A
+	// framework's own Framework.MinAllocatable replaces it.
 	MinAllocatable []resources.Vec
+	// FairShareExcluded are resources left out of every dominant share, of
+	// roles and frameworks alike (Mesos's
+	// --fair_sharing_excluded_resource_names), so that a scarce resource
+	// such as GPUs does not decide who is offered the rest.
+	FairShareExcluded []corev1.ResourceName
+	// AllocationCounts is how many offers each framework (by key) has been
+	// made, kept by the master across cycles (Mesos's DRF sorter keeps the
+	// same count): of two equal shares the one offered fewer times goes
+	// first, so identical frameworks take turns. A role's count is the sum
+	// of its frameworks'. Frameworks missing from it count zero.
+	AllocationCounts map[string]uint64
 }
 
 // Agent is one agent's ledger as the master sees it.
@@ -58,8 +76,9 @@ type Agent struct {
 	FreePorts resources.PortSet
 	// Reservations are static reservations by role.
 	Reservations map[string]resources.Vec
-	// UsedByRole is what each role's tasks and offers hold on this agent,
-	// counted against that role's reservation first.
+	// UsedByRole is what each role's tasks and offers hold on this agent.
+	// Allocate charges it to the role's own reservation first, then to its
+	// ancestors' reservations, nearest first; the rest is unreserved.
 	UsedByRole map[string]resources.Vec
 	// Offerable is false for an agent that is unreachable, not ready, or in
 	// maintenance: it is offered nothing.
@@ -106,8 +125,15 @@ type Framework struct {
 	GPU bool
 	// Selector restricts agents by attributes; nil selects all.
 	Selector labels.Selector
-	// MinResources is the least an offer must hold to be useful to it.
-	MinResources resources.Vec
+	// MinAllocatable, when not nil, replaces the snapshot's MinAllocatable
+	// for this framework, as a Mesos framework's offer_filters
+	// min_allocatable_resources do: an offer must hold one of these in
+	// full. An all-zero alternative accepts any non-empty offer.
+	MinAllocatable []resources.Vec
+	// Floor, when set, is what every offer to the framework must hold in
+	// full on top of the minimum allocatable: the master sets it to a
+	// built-in scheduler's smallest waiting task.
+	Floor resources.Vec
 	// Filters hide agents until a time (decline refuse filters).
 	Filters map[string]time.Time
 	// OfferedAgents are agents the framework already has an outstanding
@@ -141,6 +167,16 @@ func (f *Framework) Wants(a *Agent, now time.Time) bool {
 		return false
 	}
 	return true
+}
+
+// minimums are the alternatives an offer to f must hold one of: its own
+// when it gives any (they replace the master's, as in Mesos), else the
+// master's.
+func (f *Framework) minimums(global []resources.Vec) []resources.Vec {
+	if f.MinAllocatable != nil {
+		return f.MinAllocatable
+	}
+	return global
 }
 
 // Offer is an offer to make (from Allocate) or an outstanding one (in a

@@ -15,18 +15,34 @@ type node struct {
 	name   string
 	role   *Role
 	parent *node
-	// kids are child roles (and the virtual leaf), sorted by key.
+	// kids are child roles (and the virtual leaf), sorted by less.
 	kids []*node
 	// frameworks are the role's own frameworks, sorted by share, when the
 	// node is a leaf.
 	frameworks []*fwState
 	weight     float64
-	// consumed is the subtree's allocation: tasks and offers.
+	// consumed is the subtree's allocation: tasks and offers. Weighted DRF
+	// compares it (Mesos's sorters count allocations, not reservations).
 	consumed resources.Vec
+	// count is how many offers the subtree's frameworks have been made
+	// (Mesos's sorter count): of equal shares, the lower count goes first.
+	count uint64
 	// guarantee and limit are the role's quota (nil when none).
 	guarantee resources.Vec
 	limit     resources.Vec
-	share     float64
+	// quota is the subtree's quota consumption, as Mesos counts it: its
+	// allocations plus its reservations not in use, less what it uses of
+	// its ancestors' reservations (those count for the ancestor). Kept only
+	// for roles with a guarantee or a limit; nil otherwise.
+	quota resources.Vec
+	// groot is the topmost role with a guarantee on the path from the root
+	// to this node, itself included, or nil. Guarantees nest (a parent's
+	// covers its children's), so only these are held back as headroom.
+	groot *node
+	// stage1 marks nodes on a path from the root to a framework under a
+	// guarantee: the guarantee stage walks only these.
+	stage1 bool
+	share  float64
 }
 
 // fwState is a framework's mutable state during one cycle.
@@ -35,9 +51,15 @@ type fwState struct {
 	leaf  *node
 	alloc resources.Vec
 	share float64
-	// lastAgent is the agent st was last offered in this cycle, so an agent
-	// split between frameworks goes to each at most once.
-	lastAgent string
+	// count is how many offers the framework has been made, this cycle's
+	// included.
+	count uint64
+	// visit marks the (stage, agent) the framework was last offered, so an
+	// agent split between frameworks goes to each at most once per stage.
+	visit int
+	// firstStage are the agents (by index) the framework was offered in the
+	// guarantee stage.
+	firstStage map[int]bool
 	// demand is what is left of fw.Demand (nil: unbounded), and offers how
 	// many offers st got, this cycle.
 	demand resources.Vec
@@ -50,34 +72,32 @@ func (st *fwState) satisfied() bool {
 }
 
 // given records that st was offered give.
-func (st *fwState) given(agent string, give resources.Vec) {
-	st.lastAgent = agent
+func (st *fwState) given(give resources.Vec) {
 	st.offers++
 	if st.demand != nil {
 		st.demand.Sub(give)
 	}
 }
 
-// belowGuarantee reports whether the node's consumption is under its
+// unmet reports whether the role's quota consumption is under its
 // guarantee in some resource the guarantee names.
-func (n *node) belowGuarantee() bool {
+func (n *node) unmet() bool {
 	for i, g := range n.guarantee {
-		if g > 0 && n.consumed.Get(i) < g {
+		if g > 0 && n.quota.Get(i) < g {
 			return true
 		}
 	}
 	return false
 }
 
-// less orders siblings: roles below their guarantee first, then by weighted
-// dominant share, then by name for determinism.
+// less orders siblings by weighted dominant share, then by how many offers
+// they have had, then by name, as Mesos's DRF sorter does.
 func (n *node) less(o *node) bool {
-	nb, ob := n.belowGuarantee(), o.belowGuarantee()
-	if nb != ob {
-		return nb
-	}
 	if n.share != o.share {
 		return n.share < o.share
+	}
+	if n.count != o.count {
+		return n.count < o.count
 	}
 	return n.name < o.name
 }
@@ -86,6 +106,9 @@ func fwLess(a, b *fwState) bool {
 	if a.share != b.share {
 		return a.share < b.share
 	}
+	if a.count != b.count {
+		return a.count < b.count
+	}
 	return a.fw.Key < b.fw.Key
 }
 
@@ -93,8 +116,12 @@ func fwLess(a, b *fwState) bool {
 type tree struct {
 	root  *node
 	nodes map[string]*node
+	// total is what shares are taken of: the cluster's allocatable, less
+	// the resources excluded from fair sharing.
 	total resources.Vec
 	dims  int
+	// groots are the topmost roles with a guarantee.
+	groots []*node
 }
 
 // buildTree links roles into a tree: Role objects with their parents, and
@@ -148,14 +175,29 @@ func buildTree(s *Snapshot, total resources.Vec, states []*fwState) *tree {
 		}
 		st.leaf.frameworks = append(st.leaf.frameworks, st)
 	}
-	// Consumption rolls up from frameworks to the root.
+	// Consumption and offer counts roll up from frameworks to the root.
 	for _, st := range states {
 		for nd := st.leaf; nd != nil; nd = nd.parent {
 			nd.consumed.Add(st.alloc)
+			nd.count += st.count
 		}
 	}
+	t.linkGuarantees(t.root, nil)
 	t.sortAll(t.root)
 	return t
+}
+
+// linkGuarantees sets every node's groot and lists the topmost guarantees.
+func (t *tree) linkGuarantees(nd, groot *node) {
+	for _, k := range nd.kids {
+		g := groot
+		if g == nil && k.guarantee != nil {
+			g = k
+			t.groots = append(t.groots, k)
+		}
+		k.groot = g
+		t.linkGuarantees(k, g)
+	}
 }
 
 // virtualSuffix names the leaf holding a parent role's own frameworks.
@@ -186,21 +228,25 @@ func (t *tree) sortAll(nd *node) {
 	sort.Slice(nd.kids, func(i, j int) bool { return nd.kids[i].less(nd.kids[j]) })
 }
 
-// charge records that st was offered v: its share and every ancestor's
-// change, and each is moved to its new place among its siblings.
+// charge records that st was offered v: its share, count and every
+// ancestor's change, and each is moved to its new place among its siblings.
 func (t *tree) charge(st *fwState, v resources.Vec) {
 	st.alloc.Add(v)
 	st.share = st.alloc.DominantShare(t.total)
+	st.count++
 	repositionFw(st.leaf.frameworks, st)
 	for nd := st.leaf; nd != nil && nd != t.root; nd = nd.parent {
 		nd.consumed.Add(v)
+		nd.count++
 		t.updateShare(nd)
 		repositionNode(nd.parent.kids, nd)
 	}
 	t.root.consumed.Add(v)
+	t.root.count++
 }
 
-// repositionFw moves st, whose share only grew, rightwards to its place.
+// repositionFw moves st, whose share and count only grew, rightwards to its
+// place.
 func repositionFw(list []*fwState, st *fwState) {
 	i := 0
 	for i < len(list) && list[i] != st {
@@ -213,7 +259,8 @@ func repositionFw(list []*fwState, st *fwState) {
 	list[i] = st
 }
 
-// repositionNode moves nd, whose share only grew, rightwards to its place.
+// repositionNode moves nd, whose share and count only grew, rightwards to
+// its place.
 func repositionNode(list []*node, nd *node) {
 	i := 0
 	for i < len(list) && list[i] != nd {
@@ -226,10 +273,53 @@ func repositionNode(list []*node, nd *node) {
 	list[i] = nd
 }
 
-// headroom is what st may still be offered under the quota limits of its
-// role and every ancestor: nil for unlimited, else a Vec with -1 in
-// unlimited positions.
-func (t *tree) headroom(st *fwState) resources.Vec {
+// hasQuota reports whether any role has a guarantee or a limit.
+func (t *tree) hasQuota() bool {
+	for _, nd := range t.nodes {
+		if nd.guarantee != nil || nd.limit != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// startQuota sets each quota role's consumption to its allocation; the
+// reservations are added as the agents are read (chargeReservations).
+func (t *tree) startQuota() {
+	for _, nd := range t.nodes {
+		if nd.guarantee != nil || nd.limit != nil {
+			nd.quota = nd.consumed.Clone(t.dims)
+		}
+	}
+}
+
+// addQuota adds v to the quota consumption of nd and its ancestors below
+// stop (nil: up to the root).
+func (t *tree) addQuota(nd, stop *node, v resources.Vec, sign int64) {
+	for ; nd != nil && nd != t.root && nd != stop; nd = nd.parent {
+		if nd.quota == nil {
+			continue
+		}
+		for i, x := range v {
+			nd.quota[i] += sign * x
+		}
+	}
+}
+
+// endQuota clamps quota consumption at zero: a snapshot whose frameworks
+// hold less than the agents say their roles use must not make room.
+func (t *tree) endQuota() {
+	for _, nd := range t.nodes {
+		if nd.quota != nil {
+			nd.quota.ClampZero()
+		}
+	}
+}
+
+// limitRoom is what st may still be offered of unreserved resources under
+// the quota limits of its role and every ancestor: nil for unlimited, else
+// a Vec with -1 in unlimited positions.
+func (t *tree) limitRoom(st *fwState) resources.Vec {
 	var room resources.Vec
 	for nd := st.leaf; nd != nil && nd != t.root; nd = nd.parent {
 		if nd.limit == nil {
@@ -249,7 +339,7 @@ func (t *tree) headroom(st *fwState) resources.Vec {
 			if l < 0 {
 				continue
 			}
-			left := l - nd.consumed.Get(i)
+			left := l - nd.quota.Get(i)
 			if left < 0 {
 				left = 0
 			}
@@ -259,6 +349,24 @@ func (t *tree) headroom(st *fwState) resources.Vec {
 		}
 	}
 	return room
+}
+
+// parentName is the name of role name's parent in the tree, or "" for a
+// top-level role or a role the tree does not know.
+func (t *tree) parentName(name string) string {
+	if nd, ok := t.nodes[name]; ok && nd.parent != t.root {
+		return nd.parent.name
+	}
+	return ""
+}
+
+// depth is how deep role name is in the tree (1 for top-level or unknown).
+func (t *tree) depth(name string) int {
+	d := 0
+	for nd, ok := t.nodes[name]; ok && nd != nil && nd != t.root; nd = nd.parent {
+		d++
+	}
+	return max(d, 1)
 }
 
 // isAncestorOrSelf reports whether role is name or one of its ancestors.

@@ -240,6 +240,17 @@ func (v Vec) Min(o Vec) {
 	}
 }
 
+// Max raises each position of v to o's in place and returns v (positions
+// past v's end are left out).
+func (v Vec) Max(o Vec) Vec {
+	for i := range v {
+		if x := o.Get(i); x > v[i] {
+			v[i] = x
+		}
+	}
+	return v
+}
+
 // DominantShare is max over positions of v[i]/total[i] (positions with no
 // total are skipped): DRF's measure of how much of the cluster v is.
 func (v Vec) DominantShare(total Vec) float64 {

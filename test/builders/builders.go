@@ -182,6 +182,16 @@ func (w *FrameworkWrapper) MinResources(rl corev1.ResourceList) *FrameworkWrappe
 	return w
 }
 
+// MinAllocatable sets the offer constraint's minimum allocatable
+// alternatives.
+func (w *FrameworkWrapper) MinAllocatable(alternatives ...corev1.ResourceList) *FrameworkWrapper {
+	if w.Spec.OfferConstraints == nil {
+		w.Spec.OfferConstraints = &kov1.OfferConstraints{}
+	}
+	w.Spec.OfferConstraints.MinAllocatable = alternatives
+	return w
+}
+
 // Selector sets the offer constraint's attribute selector to match labels.
 func (w *FrameworkWrapper) Selector(matchLabels map[string]string) *FrameworkWrapper {
 	if w.Spec.OfferConstraints == nil {

@@ -44,6 +44,8 @@ type MasterConfig struct {
 	// MinAllocatable is the master's --min-allocatable-* setting; nil for
 	// the default (10m CPU or 32Mi memory).
 	MinAllocatable []corev1.ResourceList
+	// FairShareExcluded are resources left out of dominant shares.
+	FairShareExcluded []corev1.ResourceName
 }
 
 // StartMaster runs a master (controllers.SetupMaster, as main.go does)
@@ -87,7 +89,7 @@ func StartMaster(t testing.TB, cp *controlplane.ControlPlane, c MasterConfig) *M
 	m.cancel = cancel
 	if _, err := controllers.SetupMaster(ctx, mgr, controllers.MasterOptions{
 		Scheduler: controllers.SchedulerOptions{AllocationInterval: 200 * time.Millisecond, OfferTimeout: c.OfferTimeout,
-			MinAllocatable: c.MinAllocatable},
+			MinAllocatable: c.MinAllocatable, FairShareExcluded: c.FairShareExcluded},
 		AgentTimeout: c.AgentTimeout, AgentGoneTimeout: c.AgentGoneTimeout, AgentLeaseNamespace: c.AgentLeaseNamespace, Metrics: m.Metrics,
 	}); err != nil {
 		t.Fatalf("setting up master: %v", err)

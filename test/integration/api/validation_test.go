@@ -35,9 +35,10 @@ func TestValidObjectsAccepted(t *testing.T) {
 		b.MakeRole("child-"+suffix).Parent("parent-"+suffix).Namespaces(ns).
 			MatchLabels("team", "a").MatchExpression("tier", kov1.RoleNamespaceIn, "gold").MatchExpression("frozen", kov1.RoleNamespaceDoesNotExist).Obj(),
 		b.MakeAgent("node-"+suffix).Attribute("rack", "r1").Reserve("parent-"+suffix, b.Resources("cpu", "1")).Maintenance(kov1.AgentMaintenanceDrain).Obj(),
-		b.MakeFramework("fw", ns).Role("child-" + suffix).FailoverTimeout(time.Minute).RefuseDuration(10 * time.Second).
+		b.MakeFramework("fw", ns).Role("child-"+suffix).FailoverTimeout(time.Minute).RefuseDuration(10*time.Second).
 			Offers(kov1.OfferModeSuppressed).MinResources(b.Resources("cpu", "100m")).Selector(map[string]string{"zone": "a"}).
-			Capability(kov1.CapabilityPartitionAware).Policy(kov1.SchedulingPolicySpread).SpreadAttribute("zone").Obj(),
+			Capability(kov1.CapabilityPartitionAware).Policy(kov1.SchedulingPolicySpread).SpreadAttribute("zone").
+			MinAllocatable(b.Resources("cpu", "2", "memory", "4Gi"), b.Resources("nvidia.com/gpu", "1")).Obj(),
 		validOffer(ns),
 		b.MakeTask("task", ns, "fw").Offer("offer").Ports(kov1.PortRange{Begin: 31000, End: 31000}).KillGracePeriod(5).Obj(),
 	}
@@ -164,6 +165,16 @@ func TestCreateRejected(t *testing.T) {
 		"negative min resources": {
 			obj:  b.MakeFramework("fw", ns).MinResources(b.Resources("cpu", "-100m")).Obj(),
 			want: "resource quantities must not be negative",
+		},
+		"negative min allocatable": {
+			obj:  b.MakeFramework("fw", ns).MinAllocatable(b.Resources("cpu", "1"), b.Resources("memory", "-1Gi")).Obj(),
+			want: "resource quantities must not be negative",
+		},
+		"too many min allocatable alternatives": {
+			obj: b.MakeFramework("fw", ns).MinAllocatable(b.Resources("cpu", "1"), b.Resources("cpu", "2"), b.Resources("cpu", "3"),
+				b.Resources("cpu", "4"), b.Resources("cpu", "5"), b.Resources("cpu", "6"), b.Resources("cpu", "7"), b.Resources("cpu", "8"),
+				b.Resources("cpu", "9")).Obj(),
+			want: "must have at most 8 items",
 		},
 		"spread attribute without spread": {
 			obj:  b.MakeFramework("fw", ns).Policy(kov1.SchedulingPolicyBinPack).SpreadAttribute("zone").Obj(),

@@ -251,6 +251,32 @@ func checkPolicies(t *testing.T, objs []*unstructured.Unstructured, ns, prefix s
 	}
 }
 
+// TestRenderFairSharingExclusions: the master is told the resources left
+// out of fair sharing only when some are given.
+func TestRenderFairSharingExclusions(t *testing.T) {
+	for name, tc := range map[string]struct {
+		sets []string
+		want string // "" for no flag
+	}{
+		"none by default": {},
+		"a list":          {sets: []string{"master.fairSharingExcludedResourceNames={nvidia.com/gpu,example.com/fpga}"}, want: "--fair-sharing-excluded-resource-names=nvidia.com/gpu,example.com/fpga"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var master appsv1.Deployment
+			find(t, render(t, "ops", tc.sets...), "Deployment", "ko-kubeoffer-master", &master)
+			var got string
+			for _, a := range master.Spec.Template.Spec.Containers[0].Args {
+				if strings.HasPrefix(a, "--fair-sharing-excluded-resource-names") {
+					got = a
+				}
+			}
+			if got != tc.want {
+				t.Errorf("master flag = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
 // TestServerSideDryRun has the API server validate every rendered object.
 func TestServerSideDryRun(t *testing.T) {
 	ns := cp.Namespace(t)

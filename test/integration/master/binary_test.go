@@ -28,7 +28,7 @@ func TestMasterBinary(t *testing.T) {
 	var logs bytes.Buffer
 	cmd := exec.CommandContext(ctx, bin, "--kubeconfig", cp.KubeconfigPath, "--leader-elect", "--leader-election-namespace", ns,
 		"--agent-lease-namespace", leaseNS, "--metrics-bind-address", "0", "--health-probe-bind-address", "0",
-		"--allocation-interval", "200ms", "--offer-timeout", "1m")
+		"--allocation-interval", "200ms", "--offer-timeout", "1m", "--fair-sharing-excluded-resource-names", "nvidia.com/gpu")
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	cmd.WaitDelay = 10 * time.Second
 	if err := cmd.Start(); err != nil {
