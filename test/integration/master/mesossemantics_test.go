@@ -275,8 +275,8 @@ func TestFairSharingExclusions(t *testing.T) {
 	cpuNode := addAgent(t, ns, "cpu", b.Resources("cpu", "4", "memory", "4Gi"))
 	gpuNode := addAgent(t, ns, "gpu", b.Resources("cpu", "100m", "memory", "128Mi", "nvidia.com/gpu", "2"))
 	extra := addAgent(t, ns, "extra", b.Resources("cpu", "2", "memory", "2Gi"))
-	setMaintenance(t, gpuNode, kov1.AgentMaintenanceDrain)
-	setMaintenance(t, extra, kov1.AgentMaintenanceDrain)
+	setMaintenance(t, gpuNode.Name, kov1.AgentMaintenanceDrain)
+	setMaintenance(t, extra.Name, kov1.AgentMaintenanceDrain)
 	addFramework(t, b.MakeFramework("batch", ns).Obj())
 	harness.StartMaster(t, cp, harness.MasterConfig{OfferTimeout: time.Hour, AgentLeaseNamespace: leaseNS,
 		FairShareExcluded: []corev1.ResourceName{"nvidia.com/gpu"}})
@@ -285,10 +285,10 @@ func TestFairSharingExclusions(t *testing.T) {
 	// the GPUs and 0.1 cpu.
 	waitOffer(t, ns, "batch", onAgent(cpuNode))
 	addFramework(t, b.MakeFramework("ml", ns).Capability(kov1.CapabilityGPUResources).Obj())
-	setMaintenance(t, gpuNode, kov1.AgentMaintenanceNone)
+	setMaintenance(t, gpuNode.Name, kov1.AgentMaintenanceNone)
 	waitOffer(t, ns, "ml", onAgent(gpuNode))
 
-	setMaintenance(t, extra, kov1.AgentMaintenanceNone)
+	setMaintenance(t, extra.Name, kov1.AgentMaintenanceNone)
 	var got kov1.ResourceOffer
 	eventually(t, "an offer of the new agent", func() (bool, string) {
 		all := append(offers(t, ns, "ml"), offers(t, ns, "batch")...)
@@ -303,17 +303,4 @@ func TestFairSharingExclusions(t *testing.T) {
 	if got.Spec.FrameworkName != "ml" {
 		t.Errorf("the new agent was offered to %s; want ml, whose share without GPUs is the lower", got.Spec.FrameworkName)
 	}
-}
-
-// setMaintenance sets an agent's maintenance mode, as an operator does.
-func setMaintenance(t *testing.T, a *kov1.Agent, m kov1.AgentMaintenance) {
-	t.Helper()
-	must(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cur := &kov1.Agent{}
-		if err := cp.Client.Get(context.Background(), client.ObjectKeyFromObject(a), cur); err != nil {
-			return err
-		}
-		cur.Spec.Maintenance = m
-		return cp.Client.Update(context.Background(), cur)
-	}))
 }
