@@ -21,9 +21,12 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/kubeoffer/kubeoffer/test/controlplane"
+	"github.com/kubeoffer/kubeoffer/test/harness"
 )
 
 const releaseNS = "kubeoffer-system"
@@ -38,6 +41,8 @@ var (
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
 func run(m *testing.M) int {
+	// The SDK drivers the tests run log through controller-runtime.
+	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(harness.LogLevel())))
 	kubeconfig = os.Getenv("KUBEOFFER_E2E_KUBECONFIG")
 	if kubeconfig == "" {
 		fmt.Fprintln(os.Stderr, "e2e: set KUBEOFFER_E2E_KUBECONFIG (make test-e2e brings up a cluster and does)")
