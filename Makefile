@@ -27,6 +27,15 @@ help: ## Show this help.
 generate: ## Generate DeepCopy methods for the API types.
 	$(CONTROLLER_GEN) object:headerFile="$(CURDIR)/hack/boilerplate.go.txt" paths="$(CURDIR)/api/..."
 
+# protoc comes from Debian (apt install protobuf-compiler; hack/deps.sh);
+# protoc-gen-go is pinned in hack/tools/go.mod.
+PROTOC_GEN_GO ?= $(CURDIR)/bin/tools/protoc-gen-go
+
+.PHONY: generate-mesos
+generate-mesos: ## Generate the Go types of the Mesos API's messages (pkg/mesosapi/mesospb) from kubeoffer's .proto.
+	go -C hack/tools build -o "$(PROTOC_GEN_GO)" google.golang.org/protobuf/cmd/protoc-gen-go
+	protoc --plugin=protoc-gen-go="$(PROTOC_GEN_GO)" --go_out=. --go_opt=paths=source_relative pkg/mesosapi/mesospb/mesos.proto
+
 .PHONY: manifests
 manifests: ## Generate CRDs and the master's and agentd's RBAC into config/, and sync them into the chart.
 	$(CONTROLLER_GEN) crd:generateEmbeddedObjectMeta=true rbac:roleName=kubeoffer-master \
@@ -39,9 +48,9 @@ manifests: ## Generate CRDs and the master's and agentd's RBAC into config/, and
 	go run ./hack/chartsync
 
 .PHONY: verify-generated
-verify-generated: generate manifests ## Fail when generated files are stale.
-	@git diff --exit-code -- api config charts || { echo "Generated files are stale: run 'make generate manifests' and commit." >&2; exit 1; }
-	@test -z "$$(git status --porcelain -- api config charts)" || { git status --porcelain -- api config charts; echo "Generated files are not committed: run 'make generate manifests' and commit." >&2; exit 1; }
+verify-generated: generate generate-mesos manifests ## Fail when generated files are stale.
+	@git diff --exit-code -- api config charts pkg/mesosapi/mesospb || { echo "Generated files are stale: run 'make generate manifests' and commit." >&2; exit 1; }
+	@test -z "$$(git status --porcelain -- api config charts pkg/mesosapi/mesospb)" || { git status --porcelain -- api config charts pkg/mesosapi/mesospb; echo "Generated files are not committed: run 'make generate manifests' and commit." >&2; exit 1; }
 
 .PHONY: fmt
 fmt: ## Run gofmt on the code.
