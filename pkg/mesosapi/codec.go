@@ -171,6 +171,22 @@ func DecodeCall(enc Encoding, body []byte) (*mesospb.Call, error) {
 	return call, nil
 }
 
+// DecodeEvent parses an event (for clients and tests), as DecodeCall
+// parses a call.
+func DecodeEvent(enc Encoding, b []byte) (*mesospb.Event, error) {
+	ev := &mesospb.Event{}
+	var err error
+	if enc == Protobuf {
+		err = proto.Unmarshal(b, ev)
+	} else {
+		err = protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(b, ev)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
+
 // Marshal encodes a message. JSON is written as Mesos writes it: proto field
 // names, enums as their names, bytes in base64, and 64-bit integers as JSON
 // numbers (protojson quotes them, and Mesos clients fail on quoted
