@@ -61,12 +61,6 @@ type Options struct {
 // Server serves the Mesos scheduler API. State lives in the API server;
 // the server keeps only its open subscriptions, so any replica can serve a
 // framework and a restarted one loses nothing.
-//
-// +kubebuilder:rbac:groups=kubeoffer.io,resources=frameworks;tasks,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=kubeoffer.io,resources=tasks/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=kubeoffer.io,resources=resourceoffers,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=kubeoffer.io,resources=agents,verbs=get;list;watch
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update
 type Server struct {
 	cfg      Config
 	client   client.Client
@@ -78,6 +72,16 @@ type Server struct {
 	mu      sync.Mutex
 	streams map[types.NamespacedName]*stream
 }
+
+// The Mesos API's own ClusterRole (bound only when it is on): it writes
+// Frameworks, Tasks and their status, offers' declines and annotations, and
+// the frameworks' heartbeat Leases, in the namespaces principals map to.
+
+// +kubebuilder:rbac:groups=kubeoffer.io,resources=frameworks;tasks,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=kubeoffer.io,resources=tasks/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=kubeoffer.io,resources=resourceoffers,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=kubeoffer.io,resources=agents,verbs=get;list;watch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update
 
 // Setup creates the server on mgr's cache and client, registers the
 // informer handlers that wake subscriptions, and, with a BindAddress,
