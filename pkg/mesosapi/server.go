@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -62,9 +61,12 @@ type Options struct {
 // the server keeps only its open subscriptions, so any replica can serve a
 // framework and a restarted one loses nothing.
 type Server struct {
-	cfg      Config
-	client   client.Client
-	reader   client.Reader
+	cfg    Config
+	client client.Client
+	reader client.Reader
+	// direct reads and writes the API server without a cache, for the
+	// heartbeat Leases, whose take-over must see the latest version.
+	direct   client.Client
 	log      logr.Logger
 	clock    clock.WithTicker
 	identity string
@@ -98,7 +100,11 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) (*Server, error)
 	if opts.Identity == "" {
 		opts.Identity, _ = os.Hostname()
 	}
-	s := &Server{cfg: cfg, client: mgr.GetClient(), reader: mgr.GetAPIReader(), log: mgr.GetLogger().WithName("mesos-api"),
+	direct, err := client.New(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
+	if err != nil {
+		return nil, fmt.Errorf("creating the Mesos API's client: %w", err)
+	}
+	s := &Server{cfg: cfg, client: mgr.GetClient(), reader: mgr.GetAPIReader(), direct: direct, log: mgr.GetLogger().WithName("mesos-api"),
 		clock: opts.Clock, identity: opts.Identity, streams: map[types.NamespacedName]*stream{}}
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &kov1.Task{}, indexTaskFramework, func(o client.Object) []string {
 		return []string{o.(*kov1.Task).Spec.FrameworkName}
@@ -335,6 +341,10 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, call *mesospb
 		}
 		return
 	}
+	if err := st.take(ctx); err != nil {
+		writeError(w, fmt.Errorf("taking the framework's heartbeat Lease: %w", err))
+		return
+	}
 	s.register(st)
 	defer s.unregister(st)
 	w.WriteHeader(http.StatusOK)
@@ -543,20 +553,6 @@ func (s *Server) wakeAll() {
 // lease is the heartbeat Lease of a framework.
 func leaseKey(fw types.NamespacedName) types.NamespacedName {
 	return types.NamespacedName{Namespace: fw.Namespace, Name: kov1.HeartbeatLeaseName(fw.Name)}
-}
-
-// leaseHolder reads who holds a framework's heartbeat Lease, and when it
-// last renewed.
-func (s *Server) leaseHolder(ctx context.Context, fw types.NamespacedName) (string, time.Time, error) {
-	l := &coordinationv1.Lease{}
-	if err := s.reader.Get(ctx, leaseKey(fw), l); err != nil {
-		return "", time.Time{}, client.IgnoreNotFound(err)
-	}
-	var at time.Time
-	if l.Spec.RenewTime != nil {
-		at = l.Spec.RenewTime.Time
-	}
-	return ptr.Deref(l.Spec.HolderIdentity, ""), at, nil
 }
 
 func klogKey(o client.Object) string { return o.GetNamespace() + "/" + o.GetName() }

@@ -2,8 +2,8 @@ package mesosapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -117,14 +117,10 @@ func (st *stream) fail(msg string) {
 // this goroutine; passes and the heartbeat Lease run beside it.
 func (st *stream) run(w http.ResponseWriter) {
 	s := st.srv
-	lastRenew := s.clock.Now()
-	if err := heartbeat.Renew(st.ctx, s.client, st.lease(), lastRenew); err != nil {
-		s.log.Error(err, "Failed to renew a Mesos framework's heartbeat Lease; retrying", "framework", st.fw.String())
-	}
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); st.passes() }()
-	go func() { defer wg.Done(); st.heartbeatLease(lastRenew) }()
+	go func() { defer wg.Done(); st.heartbeatLease() }()
 	defer func() {
 		st.cancel()
 		wg.Wait()
@@ -159,11 +155,19 @@ func (st *stream) lease() heartbeat.Lease {
 		Duration: 3 * st.srv.cfg.LeaseRenewInterval.Duration}
 }
 
+// take makes this subscription the holder of the framework's heartbeat
+// Lease (the newest subscription wins), so the master sees the scheduler
+// connected, and an older subscription, on any replica, learns it failed
+// over.
+func (st *stream) take(ctx context.Context) error {
+	s := st.srv
+	return retryConflict(func() error { return heartbeat.Renew(ctx, s.direct, st.lease(), s.clock.Now()) })
+}
+
 // heartbeatLease renews the framework's heartbeat Lease while the stream
-// lives, so the master sees the scheduler connected. When another
-// subscription (on any replica) took the Lease after this one last
-// renewed it, the framework failed over: this stream gets ERROR and ends.
-func (st *stream) heartbeatLease(lastRenew time.Time) {
+// lives and holds it. When another subscription (on any replica) took it,
+// the framework failed over: this stream gets ERROR and ends.
+func (st *stream) heartbeatLease() {
 	s := st.srv
 	tick := s.clock.NewTicker(s.cfg.LeaseRenewInterval.Duration)
 	defer tick.Stop()
@@ -173,19 +177,14 @@ func (st *stream) heartbeatLease(lastRenew time.Time) {
 			return
 		case <-tick.C():
 		}
-		holder, at, err := s.leaseHolder(st.ctx, st.fw)
-		if err == nil && holder != st.identity() && strings.HasPrefix(holder, leaseHolderPrefix) && at.After(lastRenew) {
+		err := retryConflict(func() error { return heartbeat.RenewHeld(st.ctx, s.direct, st.lease(), s.clock.Now()) })
+		switch {
+		case errors.Is(err, heartbeat.ErrTaken):
 			st.fail("Framework failed over")
 			return
+		case err != nil && st.ctx.Err() == nil:
+			s.log.Error(err, "Failed to renew a Mesos framework's heartbeat Lease; retrying", "framework", st.fw.String())
 		}
-		now := s.clock.Now()
-		if err := heartbeat.Renew(st.ctx, s.client, st.lease(), now); err != nil {
-			if st.ctx.Err() == nil {
-				s.log.Error(err, "Failed to renew a Mesos framework's heartbeat Lease; retrying", "framework", st.fw.String())
-			}
-			continue
-		}
-		lastRenew = now
 	}
 }
 
@@ -199,14 +198,14 @@ func (st *stream) release() {
 	defer cancel()
 	_ = retryConflict(func() error {
 		l := &coordinationv1.Lease{}
-		if err := s.reader.Get(ctx, leaseKey(st.fw), l); err != nil {
+		if err := s.direct.Get(ctx, leaseKey(st.fw), l); err != nil {
 			return client.IgnoreNotFound(err)
 		}
 		if ptr.Deref(l.Spec.HolderIdentity, "") != st.identity() {
 			return nil
 		}
 		l.Spec.LeaseDurationSeconds = ptr.To[int32](1)
-		return s.client.Update(ctx, l)
+		return s.direct.Update(ctx, l)
 	})
 }
 

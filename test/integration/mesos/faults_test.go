@@ -392,3 +392,24 @@ func TestLeaderChange(t *testing.T) {
 	s.mustCall(&mesospb.Call{Type: mesospb.Call_KILL.Enum(), Kill: &mesospb.Call_Kill{TaskId: &mesospb.TaskID{Value: proto.String("before")}}})
 	s.ackUntil("before", mesospb.TaskState_TASK_KILLED)
 }
+
+// TestFailoverAcrossReplicas: a framework that resubscribes on another
+// replica fails over there; the replica that held its old stream sees the
+// heartbeat Lease taken, sends that stream ERROR and closes it.
+func TestFailoverAcrossReplicas(t *testing.T) {
+	ns := cp.Namespace(t)
+	cluster(t, ns)
+	one, two := startAPI(t, testConfig(ns)), startAPI(t, testConfig(ns))
+	old := subscribe(t, one, mesosapi.JSON, frameworkInfo("mover", "", 3600))
+	moved := subscribe(t, two, mesosapi.Protobuf, frameworkInfo("mover", old.fwID, 3600))
+	ev := old.waitEvent("ERROR on the old replica's stream", func(e *mesospb.Event) bool { return e.GetType() == mesospb.Event_ERROR })
+	if !strings.Contains(ev.GetError().GetMessage(), "failed over") {
+		t.Errorf("the old stream got ERROR %q", ev.GetError().GetMessage())
+	}
+	harness.Eventually(t, "the old stream to close", func() (bool, string) { return old.isClosed(), "open" })
+	if code, body := old.call(&mesospb.Call{Type: mesospb.Call_REVIVE.Enum()}); code != http.StatusForbidden {
+		t.Errorf("a call to the old replica answered %d %q, want 403 (not subscribed there)", code, body)
+	}
+	moved.mustCall(&mesospb.Call{Type: mesospb.Call_REVIVE.Enum()})
+	moved.offer()
+}
