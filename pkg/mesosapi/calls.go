@@ -343,31 +343,61 @@ func (s *Server) setOffers(ctx context.Context, st *stream, roles []string, acti
 	})
 }
 
-// findTask is the Task that runs Mesos task id of the framework (from the
-// cache), or nil.
+// findTask is the Task that runs Mesos task id of the framework, or nil:
+// from the cache, and, when the cache does not have it (a Task created a
+// moment ago), from the API server, so that a KILL or RECONCILE right after
+// a launch never reports a task lost that exists.
 func (s *Server) findTask(ctx context.Context, st *stream, id string) (*kov1.Task, error) {
-	t := &kov1.Task{}
-	err := s.client.Get(ctx, types.NamespacedName{Namespace: st.fw.Namespace, Name: TaskName(st.fw.Name, id)}, t)
-	if err == nil && t.Spec.FrameworkName == st.fw.Name {
+	return findTaskAmong(ctx, []taskSource{{s.client, indexTaskFramework}, {s.reader, "spec.frameworkName"}}, st.fw, id)
+}
+
+// taskSource is a reader of Tasks and the field it lists a framework's
+// Tasks by: the cache's index, or the API server's selectable field.
+type taskSource struct {
+	reader client.Reader
+	field  string
+}
+
+// findTaskAmong asks each source in turn.
+func findTaskAmong(ctx context.Context, sources []taskSource, fw types.NamespacedName, id string) (*kov1.Task, error) {
+	for _, src := range sources {
+		t, err := findTaskIn(ctx, src.reader, src.field, fw, id)
+		if t != nil || err != nil {
+			return t, err
+		}
+	}
+	return nil, nil
+}
+
+// findTaskIn looks for the Task by its name (a single task, or a group's
+// first), then among the framework's Tasks (a group's other tasks).
+func findTaskIn(ctx context.Context, r client.Reader, field string, fw types.NamespacedName, id string) (*kov1.Task, error) {
+	runs := func(t *kov1.Task) bool {
+		if t.Spec.FrameworkName != fw.Name {
+			return false
+		}
 		for _, tid := range TaskIDs(t) {
 			if tid == id {
-				return t, nil
+				return true
 			}
 		}
+		return false
+	}
+	t := &kov1.Task{}
+	err := r.Get(ctx, types.NamespacedName{Namespace: fw.Namespace, Name: TaskName(fw.Name, id)}, t)
+	if err == nil && runs(t) {
+		return t, nil
 	}
 	if err != nil && !apierrors.IsNotFound(err) {
 		return nil, err
 	}
-	// A task group's Task is named after its first task.
 	var l kov1.TaskList
-	if err := s.client.List(ctx, &l, client.InNamespace(st.fw.Namespace), client.MatchingFields{indexTaskFramework: st.fw.Name}); err != nil {
+	if err := r.List(ctx, &l, client.InNamespace(fw.Namespace), client.MatchingFields{field: fw.Name}); err != nil {
 		return nil, err
 	}
 	for i := range l.Items {
-		for _, tid := range TaskIDs(&l.Items[i]) {
-			if tid == id {
-				return &l.Items[i], nil
-			}
+		if runs(&l.Items[i]) {
+			return &l.Items[i], nil
 		}
 	}
 	return nil, nil

@@ -231,7 +231,9 @@ func (st *stream) pass() {
 	ctx := st.ctx
 	fw := &kov1.Framework{}
 	if err := s.client.Get(ctx, st.fw, fw); err != nil {
-		if apierrors.IsNotFound(err) {
+		// The cache may not have a Framework created a moment ago: only the
+		// API server says it is gone.
+		if apierrors.IsNotFound(err) && apierrors.IsNotFound(s.reader.Get(ctx, st.fw, &kov1.Framework{})) {
 			st.fail("Framework has been removed")
 		}
 		return

@@ -275,7 +275,9 @@ func rawCall(t *testing.T, url, method, contentType, accept, streamID string, bo
 func TestTransport(t *testing.T) {
 	ns := cp.Namespace(t)
 	cluster(t, ns)
-	api := startAPI(t, testConfig(ns))
+	cfg := testConfig(ns)
+	cfg.HeartbeatInterval = mesosapi.Duration{Duration: 300 * time.Millisecond}
+	api := startAPI(t, cfg)
 	url := api.URL + mesosapi.Path
 	sub := []byte(`{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"root","name":"transport"}}}`)
 	cases := map[string]struct {
@@ -308,6 +310,7 @@ func TestTransport(t *testing.T) {
 		}
 	}
 	s := subscribe(t, api, mesosapi.JSON, frameworkInfo("transport", "", 60))
+	s.waitEvent("a HEARTBEAT", func(e *mesospb.Event) bool { return e.GetType() == mesospb.Event_HEARTBEAT })
 	code, body := rawCall(t, url, http.MethodPost, mesosapi.MediaJSON, "", "not-"+s.streamID,
 		[]byte(`{"type":"REVIVE","framework_id":{"value":"`+s.fwID+`"}}`), "", "")
 	if code != http.StatusBadRequest {
@@ -318,10 +321,10 @@ func TestTransport(t *testing.T) {
 	if code != http.StatusAccepted {
 		t.Errorf("REVIVE answered %d %q, want 202", code, body)
 	}
-	// Heartbeat and JSON form: the SUBSCRIBED record has the interval as a
+	// JSON form: the SUBSCRIBED record has the heartbeat interval as a
 	// number, field names as in Mesos.
 	code, rec := rawCall(t, url, http.MethodPost, mesosapi.MediaJSON, "", "", sub, "", "")
-	if code != http.StatusOK || !strings.Contains(rec, `"type":"SUBSCRIBED"`) || !strings.Contains(rec, `"heartbeat_interval_seconds":15`) {
+	if code != http.StatusOK || !strings.Contains(rec, `"type":"SUBSCRIBED"`) || !strings.Contains(rec, `"heartbeat_interval_seconds":0.3`) {
 		t.Errorf("SUBSCRIBE answered %d with first record %s", code, rec)
 	}
 }
