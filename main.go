@@ -53,7 +53,9 @@ func main() {
 	flag.DurationVar(&retry, "leader-elect-retry-period", 2*time.Second, "How often candidates try to take or renew the lease.")
 	flag.DurationVar(&opts.Scheduler.AllocationInterval, "allocation-interval", time.Second, "How often the allocator runs when nothing changes (Mesos: 1s).")
 	flag.DurationVar(&opts.Scheduler.OfferTimeout, "offer-timeout", time.Minute, "How long an offer lives before it is rescinded (0: never, as Mesos by default).")
-	flag.DurationVar(&opts.AgentTimeout, "agent-timeout", controllers.DefaultAgentTimeout, "How old an agent's heartbeat may get before it is unreachable (Mesos: 75s).")
+	flag.DurationVar(&opts.AgentTimeout, "agent-timeout", controllers.DefaultAgentTimeout, "How long the master may go without seeing an agent's heartbeat Lease renewed before the agent is unreachable (Mesos: 75s).")
+	flag.DurationVar(&opts.AgentGoneTimeout, "agent-gone-timeout", controllers.DefaultAgentGoneTimeout,
+		"How long an agent may stay unreachable before it is removed: its tasks end Gone (partition-aware frameworks) or Lost and can be deleted (Mesos's --registry_max_agent_age, 2 weeks; 0: never).")
 	flag.StringVar(&opts.AgentLeaseNamespace, "agent-lease-namespace", "kubeoffer-system", "Namespace of the agents' heartbeat Leases.")
 	flag.StringVar(&minCPU, "min-allocatable-cpu", "10m", "An offer must hold at least this much CPU, or the minimum memory.")
 	flag.StringVar(&minMemory, "min-allocatable-memory", "32Mi", "An offer must hold at least this much memory, or the minimum CPU.")

@@ -44,6 +44,8 @@ type FrameworkReconciler struct {
 	Client   client.Client
 	Recorder events.EventRecorder
 	Clock    clock.PassiveClock
+
+	sightings *heartbeatSightings
 }
 
 // +kubebuilder:rbac:groups=kubeoffer.io,resources=frameworks,verbs=get;list;watch;update;patch
@@ -62,6 +64,9 @@ func (r *FrameworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 func (r *FrameworkReconciler) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	f := &kov1.Framework{}
 	if err := r.Client.Get(ctx, req.NamespacedName, f); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.sightings.forget(types.NamespacedName{Namespace: req.Namespace, Name: kov1.HeartbeatLeaseName(req.Name)})
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if f.DeletionTimestamp != nil {
@@ -72,19 +77,23 @@ func (r *FrameworkReconciler) reconcile(ctx context.Context, req ctrl.Request) (
 			return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
 		}
 	}
+	leaseKey := types.NamespacedName{Namespace: f.Namespace, Name: kov1.HeartbeatLeaseName(f.Name)}
 	lease := &coordinationv1.Lease{}
-	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: f.Namespace, Name: kov1.HeartbeatLeaseName(f.Name)}, lease); err != nil {
+	if err := r.Client.Get(ctx, leaseKey, lease); err != nil {
 		if !apierrors.IsNotFound(err) {
 			return ctrl.Result{}, fmt.Errorf("reading heartbeat lease: %w", err)
 		}
 		lease = nil
 	}
 	alreadyDown := meta.IsStatusConditionTrue(f.Status.Conditions, kov1.FrameworkTornDownCondition)
-	link := judgeFramework(f, lease, r.Clock.Now())
+	now := r.Clock.Now()
+	ttl := leaseTTL(lease)
+	seenAt := r.sightings.observe(leaseKey, lease, now, firstSight(now, meta.FindStatusCondition(f.Status.Conditions, kov1.FrameworkConnectedCondition), ttl))
+	link := judgeFramework(f, seenAt, ttl, now)
 	ctrl.LoggerFrom(ctx).V(1).Info("Judged framework link", "connected", link.Connected, "tornDown", link.TornDown,
-		"reason", link.Reason, "lastHeartbeat", lastRenew(lease))
+		"reason", link.Reason, "seenRenewedAt", seenAt, "leaseRenewTime", renewalOf(lease).renewed)
 	next := f.DeepCopy()
-	r.setConditions(next, link, alreadyDown)
+	r.setConditions(next, link, alreadyDown, now)
 	if link.TornDown || alreadyDown {
 		if err := r.killTasks(ctx, f, kov1.TaskReasonFrameworkTornDown, "framework torn down: "+link.Message); err != nil {
 			return ctrl.Result{}, err
@@ -102,31 +111,34 @@ func (r *FrameworkReconciler) reconcile(ctx context.Context, req ctrl.Request) (
 	return ctrl.Result{RequeueAfter: link.RecheckAfter}, nil
 }
 
-// setConditions computes every condition from what the pass learned.
-func (r *FrameworkReconciler) setConditions(f *kov1.Framework, link frameworkLink, alreadyDown bool) {
+// setConditions computes every condition from what the pass learned; a
+// condition that changes status changes at now (the master's clock, which
+// the next leader reads back through firstSight).
+func (r *FrameworkReconciler) setConditions(f *kov1.Framework, link frameworkLink, alreadyDown bool, now time.Time) {
 	g := f.Generation
+	at := metav1.NewTime(now)
 	f.Status.FrameworkID = string(f.UID)
 	f.Status.ObservedGeneration = g
 	meta.SetStatusCondition(&f.Status.Conditions, metav1.Condition{Type: kov1.FrameworkRegisteredCondition, Status: metav1.ConditionTrue,
-		Reason: kov1.FrameworkRegisteredReason, Message: "Framework ID " + string(f.UID), ObservedGeneration: g})
+		Reason: kov1.FrameworkRegisteredReason, Message: "Framework ID " + string(f.UID), ObservedGeneration: g, LastTransitionTime: at})
 	connected := metav1.ConditionFalse
 	if link.Connected && !alreadyDown {
 		connected = metav1.ConditionTrue
 	}
 	meta.SetStatusCondition(&f.Status.Conditions, metav1.Condition{Type: kov1.FrameworkConnectedCondition, Status: connected,
-		Reason: link.Reason, Message: link.Message, ObservedGeneration: g})
+		Reason: link.Reason, Message: link.Message, ObservedGeneration: g, LastTransitionTime: at})
 	suppressed, reason, msg := metav1.ConditionFalse, kov1.FrameworkOffersActiveReason, "The framework is offered resources"
 	if f.Spec.Offers == kov1.OfferModeSuppressed {
 		suppressed, reason, msg = metav1.ConditionTrue, kov1.FrameworkOffersSuppressedReason, "spec.offers is Suppressed: no offers until it is Active"
 	}
 	meta.SetStatusCondition(&f.Status.Conditions, metav1.Condition{Type: kov1.FrameworkSuppressedCondition, Status: suppressed,
-		Reason: reason, Message: msg, ObservedGeneration: g})
+		Reason: reason, Message: msg, ObservedGeneration: g, LastTransitionTime: at})
 	if link.TornDown && !alreadyDown {
 		meta.SetStatusCondition(&f.Status.Conditions, metav1.Condition{Type: kov1.FrameworkTornDownCondition, Status: metav1.ConditionTrue,
-			Reason: kov1.FrameworkFailoverTimeoutReason, Message: link.Message + "; tasks killed, offers rescinded", ObservedGeneration: g})
+			Reason: kov1.FrameworkFailoverTimeoutReason, Message: link.Message + "; tasks killed, offers rescinded", ObservedGeneration: g, LastTransitionTime: at})
 	} else if !alreadyDown {
 		meta.SetStatusCondition(&f.Status.Conditions, metav1.Condition{Type: kov1.FrameworkTornDownCondition, Status: metav1.ConditionFalse,
-			Reason: "Active", Message: "The framework is registered", ObservedGeneration: g})
+			Reason: "Active", Message: "The framework is registered", ObservedGeneration: g, LastTransitionTime: at})
 	}
 }
 
@@ -160,6 +172,7 @@ func (r *FrameworkReconciler) finalize(ctx context.Context, f *kov1.Framework) e
 		return err
 	}
 	r.Recorder.Eventf(f, nil, corev1.EventTypeNormal, kov1.FrameworkDeletedReason, "TearDown", "Framework deleted: tasks killed, offers rescinded")
+	r.sightings.forget(types.NamespacedName{Namespace: f.Namespace, Name: kov1.HeartbeatLeaseName(f.Name)})
 	controllerutil.RemoveFinalizer(f, FrameworkFinalizer)
 	return client.IgnoreNotFound(r.Client.Update(ctx, f))
 }
@@ -216,6 +229,9 @@ const conflictRetryDelay = 100 * time.Millisecond
 // SetupWithManager registers the controller, waking a framework when its
 // heartbeat Lease or its tasks change.
 func (r *FrameworkReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.sightings == nil {
+		r.sightings = newHeartbeatSightings()
+	}
 	leaseToFramework := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 		name, ok := strings.CutPrefix(o.GetName(), kov1.HeartbeatLeaseName(""))
 		if !ok {

@@ -1,25 +1,134 @@
 package controllers
 
 import (
+	"sync"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
 )
 
-// lastRenew is when a lease was last renewed (or acquired), or zero.
-func lastRenew(l *coordinationv1.Lease) time.Time {
+// The master judges heartbeats by when it saw them, on its own clock, as
+// Kubernetes' node lifecycle controller does with node Leases: the renew
+// time in a Lease is the writer's clock, so it is only ever compared with
+// the renew time seen before (has it changed?), never with the master's
+// clock. A framework host or node whose clock is off stays connected as
+// long as it keeps renewing.
+
+// leaseRenewal identifies one renewal of a heartbeat Lease: the Lease object
+// and the renew (else acquire) time its writer put in it.
+type leaseRenewal struct {
+	uid     types.UID
+	renewed time.Time
+}
+
+// renewalOf is l's last renewal; zero when there is no Lease or it was never
+// renewed.
+func renewalOf(l *coordinationv1.Lease) leaseRenewal {
 	if l == nil {
-		return time.Time{}
+		return leaseRenewal{}
 	}
-	if l.Spec.RenewTime != nil {
-		return l.Spec.RenewTime.Time
+	switch {
+	case l.Spec.RenewTime != nil:
+		return leaseRenewal{uid: l.UID, renewed: l.Spec.RenewTime.Time}
+	case l.Spec.AcquireTime != nil:
+		return leaseRenewal{uid: l.UID, renewed: l.Spec.AcquireTime.Time}
 	}
-	if l.Spec.AcquireTime != nil {
-		return l.Spec.AcquireTime.Time
+	return leaseRenewal{}
+}
+
+func (r leaseRenewal) isZero() bool { return r.uid == "" && r.renewed.IsZero() }
+
+func (r leaseRenewal) same(o leaseRenewal) bool { return r.uid == o.uid && r.renewed.Equal(o.renewed) }
+
+// sighting is what the master saw of one heartbeat Lease: its last renewal,
+// and when, on the master's clock, the master first saw that renewal (zero:
+// never seen renewed).
+type sighting struct {
+	renewal leaseRenewal
+	seenAt  time.Time
+}
+
+// nextSighting is what the master knows of a Lease after looking at it (l,
+// nil when there is none) at now, having known prev (nil: never looked).
+// A changed renewal is seen at now. A Lease seen for the first time is taken
+// as renewed at firstSeen (see firstSight); a Lease that disappears keeps
+// its last sighting.
+func nextSighting(prev *sighting, l *coordinationv1.Lease, now, firstSeen time.Time) sighting {
+	r := renewalOf(l)
+	switch {
+	case prev == nil && r.isZero():
+		return sighting{}
+	case prev == nil:
+		return sighting{renewal: r, seenAt: firstSeen}
+	case r.isZero() || r.same(prev.renewal):
+		return *prev
 	}
-	return time.Time{}
+	return sighting{renewal: r, seenAt: now}
+}
+
+// firstSight is when the master takes a Lease it sees for the first time
+// (it has just started, or just become the leader) to have been renewed:
+// now, so a master failover never disconnects everyone; but if the
+// master's own recorded verdict (cond, a Connected or Reachable condition
+// it wrote) already says the heartbeat had stopped, one ttl before that
+// verdict, so the Lease stays stale until a renewal is actually seen and
+// the deadlines that run from the last renewal carry on where they were.
+func firstSight(now time.Time, cond *metav1.Condition, ttl time.Duration) time.Time {
+	if cond != nil && cond.Status == metav1.ConditionFalse && !cond.LastTransitionTime.IsZero() {
+		return cond.LastTransitionTime.Add(-ttl)
+	}
+	return now
+}
+
+// heartbeatSightings remembers, per heartbeat Lease, the last renewal the
+// master saw and when it saw it on its own clock. It owns its lock: the
+// reconcilers of different objects reach it concurrently. It lives as long
+// as the process, so a new leader starts empty.
+type heartbeatSightings struct {
+	mu sync.Mutex
+	m  map[types.NamespacedName]sighting
+}
+
+func newHeartbeatSightings() *heartbeatSightings {
+	return &heartbeatSightings{m: map[types.NamespacedName]sighting{}}
+}
+
+// observe records what Lease key shows now (l, nil when absent) and returns
+// when the master last saw it renewed, on its own clock (zero: never).
+// firstSeen is used if the master has not looked at this Lease before.
+func (h *heartbeatSightings) observe(key types.NamespacedName, l *coordinationv1.Lease, now, firstSeen time.Time) time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var prev *sighting
+	if s, ok := h.m[key]; ok {
+		prev = &s
+	}
+	next := nextSighting(prev, l, now, firstSeen)
+	h.m[key] = next
+	return next.seenAt
+}
+
+// forget drops what the master knows of Lease key (its owner is gone).
+func (h *heartbeatSightings) forget(key types.NamespacedName) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.m, key)
+}
+
+// defaultFrameworkLeaseTTL is how long a framework's heartbeat lasts when
+// its Lease does not say.
+const defaultFrameworkLeaseTTL = 15 * time.Second
+
+// leaseTTL is how long a renewal of l lasts, as its writer declared it.
+func leaseTTL(l *coordinationv1.Lease) time.Duration {
+	if l != nil && l.Spec.LeaseDurationSeconds != nil {
+		return time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second
+	}
+	return defaultFrameworkLeaseTTL
 }
 
 // frameworkLink is the verdict on a framework's connection to its scheduler.
@@ -34,26 +143,22 @@ type frameworkLink struct {
 	RecheckAfter time.Duration
 }
 
-// judgeFramework decides whether a framework's scheduler is connected: its
-// heartbeat Lease is younger than the lease's duration. A framework with a
-// built-in scheduler is always connected. Disconnected since the last
-// renewal (or since creation, if it never connected) for longer than the
-// failover timeout, it is torn down.
-func judgeFramework(f *kov1.Framework, lease *coordinationv1.Lease, now time.Time) frameworkLink {
+// judgeFramework decides whether a framework's scheduler is connected: the
+// master saw its heartbeat Lease renewed (at seenAt, on the master's clock;
+// zero: never) less than ttl ago. A framework with a built-in scheduler is
+// always connected. Disconnected since the last renewal seen (or since
+// creation, if none was ever seen) for longer than the failover timeout, it
+// is torn down.
+func judgeFramework(f *kov1.Framework, seenAt time.Time, ttl time.Duration, now time.Time) frameworkLink {
 	if f.Spec.Scheduler != nil {
 		return frameworkLink{Connected: true, Reason: kov1.FrameworkBuiltinSchedulerReason,
 			Message: "The master schedules this framework's tasks with the " + string(f.Spec.Scheduler.Policy) + " policy"}
 	}
-	renewed := lastRenew(lease)
-	ttl := 15 * time.Second
-	if lease != nil && lease.Spec.LeaseDurationSeconds != nil {
-		ttl = time.Duration(*lease.Spec.LeaseDurationSeconds) * time.Second
-	}
-	if !renewed.IsZero() && now.Before(renewed.Add(ttl)) {
+	if !seenAt.IsZero() && now.Before(seenAt.Add(ttl)) {
 		return frameworkLink{Connected: true, Reason: kov1.FrameworkHeartbeatFreshReason,
-			Message: "The scheduler renewed its heartbeat Lease " + kov1.HeartbeatLeaseName(f.Name), RecheckAfter: renewed.Add(ttl).Sub(now)}
+			Message: "The scheduler renewed its heartbeat Lease " + kov1.HeartbeatLeaseName(f.Name), RecheckAfter: seenAt.Add(ttl).Sub(now)}
 	}
-	since := renewed
+	since := seenAt
 	if since.IsZero() {
 		since = f.CreationTimestamp.Time
 	}
@@ -64,10 +169,10 @@ func judgeFramework(f *kov1.Framework, lease *coordinationv1.Lease, now time.Tim
 	deadline := since.Add(failover)
 	if !now.Before(deadline) {
 		return frameworkLink{Reason: kov1.FrameworkFailoverTimeoutReason, TornDown: true,
-			Message: "No heartbeat since " + since.UTC().Format(time.RFC3339) + ", longer than the failover timeout " + failover.String()}
+			Message: "No heartbeat seen since " + since.UTC().Format(time.RFC3339) + ", longer than the failover timeout " + failover.String()}
 	}
 	return frameworkLink{Reason: kov1.FrameworkHeartbeatMissingReason, RecheckAfter: min(deadline.Sub(now), unhealthyResync),
-		Message: "No scheduler heartbeat on Lease " + kov1.HeartbeatLeaseName(f.Name) + "; torn down at " + deadline.UTC().Format(time.RFC3339) + " unless it reconnects"}
+		Message: "No scheduler heartbeat seen on Lease " + kov1.HeartbeatLeaseName(f.Name) + "; torn down at " + deadline.UTC().Format(time.RFC3339) + " unless it reconnects"}
 }
 
 // unhealthyResync is how often a disconnected framework or unreachable
@@ -75,16 +180,51 @@ func judgeFramework(f *kov1.Framework, lease *coordinationv1.Lease, now time.Tim
 // never leave one disconnected for long.
 const unhealthyResync = 5 * time.Second
 
-// agentReachable decides whether an agent's heartbeat Lease is younger than
-// the agent timeout, and when that may change.
-func agentReachable(lease *coordinationv1.Lease, now time.Time, timeout time.Duration) (bool, time.Duration) {
-	renewed := lastRenew(lease)
-	if renewed.IsZero() {
-		return false, unhealthyResync
+// agentLiveness is the master's verdict on an agent's heartbeat.
+type agentLiveness string
+
+const (
+	// agentReachable: the master saw the heartbeat renewed within the agent
+	// timeout.
+	agentReachable agentLiveness = "Reachable"
+	// agentUnreachable: it did not; the agent may come back.
+	agentUnreachable agentLiveness = "Unreachable"
+	// agentTimedOut: unreachable for longer than the agent gone timeout too;
+	// the agent is removed (its tasks end), and offered again only if its
+	// heartbeat comes back.
+	agentTimedOut agentLiveness = "TimedOut"
+)
+
+// agentVerdict is judgeAgent's answer.
+type agentVerdict struct {
+	Liveness agentLiveness
+	// UnreachableSince is when the master found the agent unreachable; zero
+	// while it is reachable.
+	UnreachableSince time.Time
+	// RecheckAfter is when the verdict may change next.
+	RecheckAfter time.Duration
+}
+
+// judgeAgent decides whether an agent is reachable: the master saw its
+// heartbeat Lease renewed (at seenAt, on the master's clock; zero: never)
+// less than timeout ago. An unreachable agent is timed out once it has been
+// unreachable for goneTimeout (0: never), counted from the master's own
+// recorded verdict (reachable, the Reachable condition it wrote), so a
+// master failover does not restart the count.
+func judgeAgent(seenAt time.Time, reachable *metav1.Condition, now time.Time, timeout, goneTimeout time.Duration) agentVerdict {
+	if !seenAt.IsZero() && now.Before(seenAt.Add(timeout)) {
+		return agentVerdict{Liveness: agentReachable, RecheckAfter: seenAt.Add(timeout).Sub(now)}
 	}
-	deadline := renewed.Add(timeout)
-	if now.Before(deadline) {
-		return true, deadline.Sub(now)
+	since := now
+	if reachable != nil && reachable.Status == metav1.ConditionFalse && !reachable.LastTransitionTime.IsZero() {
+		since = reachable.LastTransitionTime.Time
 	}
-	return false, unhealthyResync
+	if goneTimeout <= 0 {
+		return agentVerdict{Liveness: agentUnreachable, UnreachableSince: since, RecheckAfter: unhealthyResync}
+	}
+	deadline := since.Add(goneTimeout)
+	if !now.Before(deadline) {
+		return agentVerdict{Liveness: agentTimedOut, UnreachableSince: since, RecheckAfter: unhealthyResync}
+	}
+	return agentVerdict{Liveness: agentUnreachable, UnreachableSince: since, RecheckAfter: min(deadline.Sub(now), unhealthyResync)}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	nodev1 "k8s.io/api/node/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -62,12 +63,14 @@ type Scheduler struct {
 	assumed  *assumptions
 	filters  *filterSet
 	declines declineQueue
+	// roleConditions is used by the passes' goroutine only.
+	roleConditions conditionMemo
 }
 
 // NewScheduler returns a Scheduler ready to be added to a manager.
 func NewScheduler(c client.Client, r client.Reader, rec events.EventRecorder, clk clock.WithTicker, opts SchedulerOptions, m *Metrics) *Scheduler {
 	return &Scheduler{Client: c, APIReader: r, Recorder: rec, Clock: clk, Options: opts, Metrics: m,
-		trigger: make(chan struct{}, 1), assumed: newAssumptions(), filters: newFilterSet()}
+		trigger: make(chan struct{}, 1), assumed: newAssumptions(), filters: newFilterSet(), roleConditions: conditionMemo{}}
 }
 
 // NeedLeaderElection makes the scheduler run on the leader only.
@@ -200,19 +203,22 @@ func (s *Scheduler) ledger(w *world, idle map[string]bool) *ledger {
 	}, idle)
 }
 
+// +kubebuilder:rbac:groups=node.k8s.io,resources=runtimeclasses,verbs=get;list;watch
+
 // readWorld lists every kubeoffer object from the informer cache, without
 // copying: the world never mutates them.
 func (s *Scheduler) readWorld(ctx context.Context) (*world, error) {
 	noCopy := client.UnsafeDisableDeepCopy
 	w := &world{now: s.Clock.Now(), agents: map[string]*kov1.Agent{}, roles: map[string]*kov1.Role{},
 		frameworks: map[types.NamespacedName]*kov1.Framework{}, offers: map[types.NamespacedName]*kov1.ResourceOffer{},
-		tasks: map[types.NamespacedName]*kov1.Task{}}
+		tasks: map[types.NamespacedName]*kov1.Task{}, runtimeClasses: map[string]*nodev1.RuntimeClass{}}
 	var agents kov1.AgentList
 	var roles kov1.RoleList
 	var fws kov1.FrameworkList
 	var offers kov1.ResourceOfferList
 	var tasks kov1.TaskList
-	for _, l := range []client.ObjectList{&agents, &roles, &fws, &offers, &tasks} {
+	var rcs nodev1.RuntimeClassList
+	for _, l := range []client.ObjectList{&agents, &roles, &fws, &offers, &tasks, &rcs} {
 		if err := s.Client.List(ctx, l, noCopy); err != nil {
 			return nil, fmt.Errorf("listing %T from the cache: %w", l, err)
 		}
@@ -231,6 +237,9 @@ func (s *Scheduler) readWorld(ctx context.Context) (*world, error) {
 	}
 	for i := range tasks.Items {
 		w.tasks[key(&tasks.Items[i])] = &tasks.Items[i]
+	}
+	for i := range rcs.Items {
+		w.runtimeClasses[rcs.Items[i].Name] = &rcs.Items[i]
 	}
 	return w, nil
 }
@@ -362,7 +371,8 @@ func (s *Scheduler) placeBuiltin(ctx context.Context, w *world) builtinPlacing {
 			cands = append(cands, c)
 			keys = append(keys, ok)
 		}
-		need := l.dims.FromList(t.Spec.Resources)
+		overhead, _ := w.podOverhead(t) // a missing RuntimeClass is refused at admission
+		need := l.dims.FromList(kov1.AddResources(t.Spec.Resources, overhead))
 		ports := resources.NewPortSet(t.Spec.Ports...)
 		i := allocator.Place(f.Spec.Scheduler.Policy, need, ports, cands, spread[fk], total)
 		if i < 0 {
@@ -542,10 +552,19 @@ func (s *Scheduler) admitTasks(ctx context.Context, w *world) {
 			continue // the cache lags behind the framework's view; next pass
 		}
 		f := w.frameworks[types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.FrameworkName}]
-		need := l.dims.FromList(t.Spec.Resources)
+		overhead, overheadErr := w.podOverhead(t)
+		need := l.dims.FromList(kov1.AddResources(t.Spec.Resources, overhead))
 		ports := resources.NewPortSet(t.Spec.Ports...)
 		verdict := allocator.Admit(l.dims, allocator.TaskRequest{Framework: t.Spec.FrameworkName, Offer: t.Spec.OfferName,
 			Needs: need, Ports: ports, TemplateNodeName: t.Spec.Template.Spec.NodeName, HostPorts: hostPorts(&t.Spec.Template.Spec)}, view, frameworkLive(f), w.now)
+		if overheadErr != nil && (verdict.Bind || verdict.State != kov1.TaskError) {
+			// A template the API server would refuse as a Pod is the task's
+			// error, whatever the offer.
+			verdict = allocator.Admission{State: kov1.TaskError, Reason: kov1.TaskReasonInvalid, Message: overheadErr.Error()}
+		}
+		if verdict.Reason == kov1.TaskReasonInsufficientResources && len(overhead) > 0 {
+			verdict.Message += fmt.Sprintf("; the need includes the Pod overhead of RuntimeClass %q (%s)", *t.Spec.Template.Spec.RuntimeClassName, describe(overhead))
+		}
 		next := t.DeepCopy()
 		next.Status.ObservedGeneration = t.Generation
 		if !verdict.Bind {
@@ -560,6 +579,7 @@ func (s *Scheduler) admitTasks(ctx context.Context, w *world) {
 		next.Status.State = kov1.TaskStaging
 		next.Status.Reason, next.Status.Message = "", msg
 		next.Status.AgentName, next.Status.NodeName = o.Spec.AgentName, o.Spec.NodeName
+		next.Status.Overhead = overhead
 		appendHistory(&next.Status, kov1.TaskStaging, "", msg, w.now)
 		meta.SetStatusCondition(&next.Status.Conditions, metav1.Condition{Type: kov1.TaskBoundCondition, Status: metav1.ConditionTrue,
 			Reason: "Bound", Message: msg, ObservedGeneration: t.Generation})

@@ -17,9 +17,13 @@ import (
 // MasterOptions configure the master.
 type MasterOptions struct {
 	Scheduler SchedulerOptions
-	// AgentTimeout is how old an agent's heartbeat may get before it is
-	// unreachable (Mesos: 75s).
+	// AgentTimeout is how long the master may go without seeing an agent's
+	// heartbeat renewed before the agent is unreachable (Mesos: 75s).
 	AgentTimeout time.Duration
+	// AgentGoneTimeout is how long an agent may stay unreachable before it
+	// is removed: its tasks end Gone or Lost and agentd's finalizers on them
+	// are released (0: never; main.go defaults to DefaultAgentGoneTimeout).
+	AgentGoneTimeout time.Duration
 	// AgentLeaseNamespace holds the agents' heartbeat Leases.
 	AgentLeaseNamespace string
 	// Clock is real time unless a test injects another.
@@ -61,8 +65,9 @@ func SetupMaster(ctx context.Context, mgr ctrl.Manager, opts MasterOptions) (*Sc
 		SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the framework controller: %w", err)
 	}
-	if err := (&AgentReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("kubeoffer-master"), Clock: opts.Clock,
-		LeaseNamespace: opts.AgentLeaseNamespace, Timeout: opts.AgentTimeout}).SetupWithManager(mgr); err != nil {
+	if err := (&AgentReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("kubeoffer-master"),
+		Clock: opts.Clock, LeaseNamespace: opts.AgentLeaseNamespace, Timeout: opts.AgentTimeout, GoneTimeout: opts.AgentGoneTimeout}).
+		SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the agent controller: %w", err)
 	}
 	s := NewScheduler(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetEventRecorder("kubeoffer-master"), opts.Clock, opts.Scheduler, opts.Metrics)

@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -23,7 +26,8 @@ type usageTotals struct {
 
 // syncStatus writes the status fields the scheduler owns where they
 // changed: offers' remainders, frameworks' and roles' allocation and
-// shares. It also sets the allocation gauges.
+// shares, roles' quota consumption and conditions. It also sets the
+// allocation gauges.
 func (s *Scheduler) syncStatus(ctx context.Context, w *world, l *ledger) {
 	var patches []statusPatch
 	defer func() { s.patchStatuses(ctx, patches) }()
@@ -55,7 +59,7 @@ func (s *Scheduler) syncStatus(ctx context.Context, w *world, l *ledger) {
 		counts[fk][state]++
 		stateCounts[state]++
 		if isBound(t) {
-			get(fk).allocated.Add(l.dims.FromList(t.Spec.Resources).Clone(n))
+			get(fk).allocated.Add(l.dims.FromList(t.Charged()).Clone(n))
 		}
 	}
 	for k, o := range w.offers {
@@ -85,12 +89,17 @@ func (s *Scheduler) syncStatus(ctx context.Context, w *world, l *ledger) {
 		s.Metrics.FrameworkShare.WithLabelValues(frameworkKey(k.Namespace, k.Name), role).Set(share)
 		patches = appendPatch(patches, frameworkStatusPatch(l, f, u, share, counts[k]))
 	}
+	reserved, unused := roleReservations(w, l)
+	conditions := roleConditions(l.dims, w.roles, holdOf(l))
+	s.roleConditions.forget(w.roles)
 	for name, r := range w.roles {
 		u := perRole[name]
 		if u == nil {
 			u = &usageTotals{allocated: make(resources.Vec, n), offered: make(resources.Vec, n)}
 		}
-		patches = appendPatch(patches, roleStatusPatch(l, r, u, shareOf(u, total), fwPerRole[name]))
+		view := roleView{usage: u, reserved: reserved[name], unusedReserved: unused[name], share: shareOf(u, total),
+			frameworks: fwPerRole[name], conditions: conditions[name]}
+		patches = appendPatch(patches, s.roleStatusPatch(l, r, view, w.now))
 	}
 	for name, u := range perRole {
 		s.Metrics.RoleShare.WithLabelValues(name).Set(shareOf(u, total))
@@ -117,8 +126,12 @@ func roleChain(w *world, role string) []string {
 
 func formatShare(x float64) string { return fmt.Sprintf("%.3f", x) }
 
-// statusPatch changes cur's status to next's.
-type statusPatch struct{ cur, next client.Object }
+// statusPatch changes cur's status to next's; written, when set, runs on
+// the pass's goroutine once the patch was written.
+type statusPatch struct {
+	cur, next client.Object
+	written   func()
+}
 
 // appendPatch appends p unless it is nil (nothing changed).
 func appendPatch(ps []statusPatch, p *statusPatch) []statusPatch {
@@ -128,7 +141,7 @@ func appendPatch(ps []statusPatch, p *statusPatch) []statusPatch {
 	return append(ps, *p)
 }
 
-func newPatch(cur, next client.Object) *statusPatch { return &statusPatch{cur, next} }
+func newPatch(cur, next client.Object) *statusPatch { return &statusPatch{cur: cur, next: next} }
 
 // offerStatusPatch records what is left of an offer once tasks accepted
 // it. An offer no task has accepted keeps an empty status (all of
@@ -166,29 +179,71 @@ func frameworkStatusPatch(l *ledger, f *kov1.Framework, u *usageTotals, share fl
 	return newPatch(f, next)
 }
 
-func roleStatusPatch(l *ledger, r *kov1.Role, u *usageTotals, share float64, fws int32) *statusPatch {
+// roleView is what one pass learned of a role, for its status.
+type roleView struct {
+	usage *usageTotals
+	// reserved is what Agents reserve for the role's subtree, and
+	// unusedReserved the part of it no task or offer of the subtree uses.
+	reserved, unusedReserved resources.Vec
+	share                    float64
+	frameworks               int32
+	// conditions are roleConditions' verdicts, not yet stamped.
+	conditions []metav1.Condition
+}
+
+// roleStatusPatch writes a role's usage, quota consumption and conditions
+// where they changed; once written, it records an Event for each condition
+// that changed.
+func (s *Scheduler) roleStatusPatch(l *ledger, r *kov1.Role, v roleView, now time.Time) *statusPatch {
+	n := l.dims.Len()
 	next := r.DeepCopy()
-	next.Status.Allocated = nonEmpty(l.dims.ToList(u.allocated))
-	next.Status.Offered = nonEmpty(l.dims.ToList(u.offered))
-	next.Status.DominantShare = formatShare(share)
-	next.Status.Frameworks = fws
+	next.Status.Allocated = nonEmpty(l.dims.ToList(v.usage.allocated))
+	next.Status.Offered = nonEmpty(l.dims.ToList(v.usage.offered))
+	next.Status.Reserved = nonEmpty(l.dims.ToList(v.reserved))
+	consumed := v.usage.allocated.Clone(n)
+	consumed.Add(v.usage.offered)
+	if v.unusedReserved != nil {
+		consumed.Add(v.unusedReserved)
+	}
+	next.Status.Consumed = nonEmpty(l.dims.ToList(consumed))
+	next.Status.DominantShare = formatShare(v.share)
+	next.Status.Frameworks = v.frameworks
 	next.Status.ObservedGeneration = r.Generation
+	for _, c := range v.conditions {
+		c.ObservedGeneration, c.LastTransitionTime = r.Generation, metav1.NewTime(now)
+		meta.SetStatusCondition(&next.Status.Conditions, c)
+	}
 	if equality.Semantic.DeepEqual(r.Status, next.Status) {
 		return nil
 	}
-	return newPatch(r, next)
+	p := newPatch(r, next)
+	events := roleTransitions(s.roleConditions.previous(r), next.Status.Conditions)
+	p.written = func() {
+		s.roleConditions[r.UID] = next.Status.Conditions
+		for _, e := range events {
+			s.Recorder.Eventf(next, nil, e.eventType, e.reason, e.action, "%s", e.note)
+		}
+	}
+	return p
 }
 
 // patchStatuses merge-patches the status fields that differ between each
 // cur and next, concurrently, without a resourceVersion: the scheduler
 // owns these fields, and other writers (conditions) are not overwritten.
 func (s *Scheduler) patchStatuses(ctx context.Context, patches []statusPatch) {
+	errs := make([]error, len(patches))
 	s.parallelize(ctx, len(patches), func(i int) {
 		p := patches[i]
-		if err := s.Client.Status().Patch(ctx, p.next, client.MergeFrom(p.cur)); client.IgnoreNotFound(err) != nil {
-			ctrl.LoggerFrom(ctx).V(1).Info("Failed to patch status; next pass retries", "object", klog.KObj(p.cur), "err", err.Error())
+		errs[i] = s.Client.Status().Patch(ctx, p.next, client.MergeFrom(p.cur))
+		if client.IgnoreNotFound(errs[i]) != nil {
+			ctrl.LoggerFrom(ctx).V(1).Info("Failed to patch status; next pass retries", "object", klog.KObj(p.cur), "err", errs[i].Error())
 		}
 	})
+	for i, p := range patches {
+		if errs[i] == nil && p.written != nil {
+			p.written()
+		}
+	}
 }
 
 func nonEmpty(rl corev1.ResourceList) corev1.ResourceList {

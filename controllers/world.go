@@ -1,10 +1,12 @@
 package controllers
 
 import (
+	"fmt"
 	"sort"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	nodev1 "k8s.io/api/node/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -27,6 +29,26 @@ type world struct {
 	frameworks map[types.NamespacedName]*kov1.Framework
 	offers     map[types.NamespacedName]*kov1.ResourceOffer
 	tasks      map[types.NamespacedName]*kov1.Task
+	// runtimeClasses by name, for the Pod overhead a task is charged.
+	runtimeClasses map[string]*nodev1.RuntimeClass
+}
+
+// podOverhead is the Pod overhead the kubelet will reserve for a task's Pod:
+// the fixed overhead of the template's RuntimeClass. A RuntimeClass that
+// does not exist is an error: the API server would refuse the Pod.
+func (w *world) podOverhead(t *kov1.Task) (corev1.ResourceList, error) {
+	name := t.Spec.Template.Spec.RuntimeClassName
+	if name == nil || *name == "" {
+		return nil, nil
+	}
+	rc := w.runtimeClasses[*name]
+	if rc == nil {
+		return nil, fmt.Errorf("RuntimeClass %q named by template.spec.runtimeClassName does not exist: create it or remove runtimeClassName", *name)
+	}
+	if rc.Overhead == nil {
+		return nil, nil
+	}
+	return rc.Overhead.PodFixed, nil
 }
 
 func key(o metav1.Object) types.NamespacedName {
@@ -106,6 +128,9 @@ func buildLedger(w *world, opts options, filters func(fw string) map[string]time
 
 	for _, name := range sortedKeys(w.agents) {
 		a := w.agents[name]
+		if agentGone(a) {
+			continue // removed, as from Mesos's allocator: its offers are rescinded, its resources count nowhere
+		}
 		av := &allocator.Agent{
 			Name: a.Name, Node: a.Name, Attributes: labels.Set(a.Status.Attributes),
 			Allocatable: d.FromList(a.Status.Allocatable),
@@ -176,7 +201,7 @@ func buildLedger(w *world, opts options, filters func(fw string) map[string]time
 	}
 	// Register every resource name before sizing vectors.
 	for _, t := range w.tasks {
-		d.AddList(t.Spec.Resources)
+		d.AddList(t.Charged())
 	}
 	for _, o := range w.offers {
 		d.AddList(o.Spec.Resources)
@@ -194,7 +219,7 @@ func buildLedger(w *world, opts options, filters func(fw string) map[string]time
 	// Tasks: what bound tasks hold, per agent, framework, role and offer.
 	for _, k := range sortedNNKeys(w.tasks) {
 		t := w.tasks[k]
-		need := d.FromList(t.Spec.Resources).Clone(n)
+		need := d.FromList(t.Charged()).Clone(n)
 		if t.Status.AgentName != "" && t.Spec.OfferName != "" {
 			ok := types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.OfferName}
 			u := l.usage[ok]
@@ -236,7 +261,8 @@ func buildLedger(w *world, opts options, filters func(fw string) map[string]time
 			ports = ports.Subtract(u.ports)
 		}
 		ov := &allocator.Offer{Namespace: o.Namespace, Name: o.Name, Framework: frameworkKey(o.Namespace, o.Spec.FrameworkName),
-			Agent: o.Spec.AgentName, Node: o.Spec.NodeName, Role: o.Spec.Role, Resources: left, Ports: ports}
+			Agent: o.Spec.AgentName, Node: o.Spec.NodeName, Role: o.Spec.Role, Resources: left, Ports: ports,
+			Attributes: labels.Set(o.Spec.Attributes)}
 		if o.Spec.ExpirationTime != nil {
 			ov.Expires = o.Spec.ExpirationTime.Time
 		}

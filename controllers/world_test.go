@@ -100,3 +100,18 @@ func demandOffer(name, fw, cpu string) *kov1.ResourceOffer {
 	return &kov1.ResourceOffer{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name},
 		Spec: kov1.ResourceOfferSpec{FrameworkName: fw, AgentName: "a", Resources: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu)}}}
 }
+
+// TestLedgerOfferAttributes: outstanding offers keep the attributes they
+// were made with, which the Spread policy groups tasks by.
+func TestLedgerOfferAttributes(t *testing.T) {
+	o := demandOffer("o1", "b", "2")
+	o.Spec.Attributes = map[string]string{corev1.LabelHostname: "a", "zone": "z1"}
+	w := &world{now: time.Unix(0, 0), agents: map[string]*kov1.Agent{}, roles: map[string]*kov1.Role{},
+		frameworks: map[types.NamespacedName]*kov1.Framework{}, offers: map[types.NamespacedName]*kov1.ResourceOffer{key(o): o},
+		tasks: map[types.NamespacedName]*kov1.Task{}}
+	l := buildLedger(w, options{}, func(string) map[string]time.Time { return nil }, nil)
+	got := map[string]string(l.offers[key(o)].Attributes)
+	if diff := cmp.Diff(o.Spec.Attributes, got); diff != "" {
+		t.Errorf("offer attributes in the ledger (-want +got):\n%s", diff)
+	}
+}

@@ -18,6 +18,9 @@ set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 state=${KUBEOFFER_CLUSTER_DIR:-$root/bin/cluster}
+# The physical path: teardown finds the mounts under it by that name, and
+# bin/ may be a symlink (a worktree sharing another's binaries).
+state=$(realpath -m "$state")
 build="$root/hack/build-binaries.sh"
 pod_cidr=10.244.0.0/24
 service_cidr=10.96.0.0/16

@@ -65,7 +65,7 @@ func ComputeStatus(in StatusInput, prev kov1.AgentStatus, generation int64, now 
 			continue
 		}
 		live[string(t.UID)] = true
-		add(allocated, t.Spec.Resources)
+		add(allocated, t.Charged())
 	}
 	st.Allocated = allocated
 

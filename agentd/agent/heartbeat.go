@@ -14,9 +14,11 @@ import (
 
 // Heartbeat renews the agent's heartbeat Lease (named after the node, in
 // the lease namespace, labelled kubeoffer.io/heartbeat=agent) every
-// interval. The master judges the agent reachable while the Lease is
-// younger than its agent timeout. It runs on every agentd (no leader
-// election): each agentd is the only writer of its own Lease.
+// interval. The master judges the agent reachable while it has seen the
+// Lease renewed within its agent timeout, on its own clock (the renew time
+// written here is only compared with the previous one). It runs on every
+// agentd (no leader election): each agentd is the only writer of its own
+// Lease.
 type Heartbeat struct {
 	// Client must read Leases from the API server, not a cache.
 	Client  client.Client

@@ -29,14 +29,14 @@ type Observation struct {
 //
 //	Pending, or Running with a container not started → Starting
 //	Running, every container started                 → Running
-//	Succeeded                                        → Finished, exit 0, the
+//	Succeeded                                        → Finished (ContainersCompleted), exit 0, the
 //	  first termination message (the task's result) as the message
 //	Failed                                           → Failed, with the first
 //	  failed container's exit code and ContainerOOMKilled or ContainerFailed
 func Observe(pod *corev1.Pod) Observation {
 	switch pod.Status.Phase {
 	case corev1.PodSucceeded:
-		return Observation{State: kov1.TaskFinished, Message: orDefault(output(pod), "All containers exited 0"), ExitCode: ptrInt32(0), StartTime: startTime(pod)}
+		return Observation{State: kov1.TaskFinished, Reason: kov1.TaskReasonContainersCompleted, Message: orDefault(output(pod), "All containers exited 0"), ExitCode: ptrInt32(0), StartTime: startTime(pod)}
 	case corev1.PodFailed:
 		return failed(pod)
 	case corev1.PodRunning:

@@ -51,12 +51,12 @@ func TestObserve(t *testing.T) {
 		"one of two running": {pod: podWith(corev1.PodRunning, running("a", t0), waiting("b", "ContainerCreating")),
 			state: kov1.TaskStarting, message: "container b waiting: ContainerCreating"},
 		"all running": {pod: podWith(corev1.PodRunning, running("a", t0.Add(time.Second)), running("b", t0)), state: kov1.TaskRunning, message: "Containers are running", startTime: true},
-		"succeeded":   {pod: podWith(corev1.PodSucceeded, exited("a", 0, "Completed")), state: kov1.TaskFinished, message: "All containers exited 0", exitCode: ptrInt32(0)},
+		"succeeded":   {pod: podWith(corev1.PodSucceeded, exited("a", 0, "Completed")), state: kov1.TaskFinished, reason: kov1.TaskReasonContainersCompleted, message: "All containers exited 0", exitCode: ptrInt32(0)},
 		"succeeded with a result": {pod: func() *corev1.Pod {
 			p := podWith(corev1.PodSucceeded, exited("a", 0, "Completed"))
 			p.Status.ContainerStatuses[0].State.Terminated.Message = "hits=78540\n"
 			return p
-		}(), state: kov1.TaskFinished, message: "hits=78540", exitCode: ptrInt32(0)},
+		}(), state: kov1.TaskFinished, reason: kov1.TaskReasonContainersCompleted, message: "hits=78540", exitCode: ptrInt32(0)},
 		"failed with code": {pod: podWith(corev1.PodFailed, exited("a", 0, "Completed"), exited("b", 3, "Error")), state: kov1.TaskFailed, reason: kov1.TaskReasonContainerFailed, message: "Container b exited with code 3 (Error)", exitCode: ptrInt32(3)},
 		"OOM killed":       {pod: podWith(corev1.PodFailed, exited("a", 137, "OOMKilled")), state: kov1.TaskFailed, reason: kov1.TaskReasonContainerOOMKilled, message: "Container a exited with code 137 (OOMKilled)", exitCode: ptrInt32(137)},
 		"evicted":          {pod: evicted, state: kov1.TaskFailed, reason: kov1.TaskReasonContainerFailed, message: "The Pod failed (Evicted): The node was low on memory."},

@@ -6,8 +6,8 @@ import (
 )
 
 // AgentMaintenance is the operator's maintenance intent for an agent,
-// after Mesos's maintenance modes.
-// +kubebuilder:validation:Enum=None;Drain;Down
+// after Mesos's maintenance modes, plus Gone, Mesos's MARK_AGENT_GONE.
+// +kubebuilder:validation:Enum=None;Drain;Down;Gone
 type AgentMaintenance string
 
 const (
@@ -19,6 +19,13 @@ const (
 	// AgentMaintenanceDown stops new offers and kills the agent's tasks, so
 	// the node can be taken out of service.
 	AgentMaintenanceDown AgentMaintenance = "Down"
+	// AgentMaintenanceGone asserts that the agent is gone for good (Mesos's
+	// MARK_AGENT_GONE): it is never offered again, its offers are rescinded,
+	// and its tasks end at once, Gone for partition-aware frameworks and Lost
+	// for the others, with agentd's finalizer released so that deleting them
+	// never waits for an agent that will not answer. It cannot be undone:
+	// to use the node again, delete the Agent and agentd registers it anew.
+	AgentMaintenanceGone AgentMaintenance = "Gone"
 )
 
 // Agent condition types.
@@ -26,8 +33,10 @@ const (
 	// AgentReadyCondition is True while agentd reports the node ready to run
 	// tasks (the node is Ready and agentd is serving).
 	AgentReadyCondition = "Ready"
-	// AgentReachableCondition is True while the agent's heartbeat Lease is
-	// younger than the master's agent timeout. The master owns it.
+	// AgentReachableCondition is True while the master has seen the agent's
+	// heartbeat Lease renewed within its agent timeout, timed by when the
+	// master saw the renewal on its own clock (so agentd's clock may be off).
+	// The master owns it.
 	AgentReachableCondition = "Reachable"
 )
 
@@ -39,8 +48,13 @@ const (
 	AgentNodeNotReadyReason = "NodeNotReady"
 	// AgentHeartbeatFreshReason: the heartbeat Lease was renewed in time.
 	AgentHeartbeatFreshReason = "HeartbeatFresh"
-	// AgentHeartbeatExpiredReason: the heartbeat Lease is older than the agent timeout.
+	// AgentHeartbeatExpiredReason: the master has not seen the heartbeat
+	// Lease renewed for longer than the agent timeout.
 	AgentHeartbeatExpiredReason = "HeartbeatExpired"
+	// AgentRemovedReason: the agent stayed unreachable longer than the
+	// master's agent gone timeout; its tasks ended Gone or Lost. It is
+	// offered again if its heartbeat comes back.
+	AgentRemovedReason = "AgentRemoved"
 )
 
 // Reservation sets resources of an agent aside for one role: only frameworks
@@ -82,9 +96,14 @@ type AgentSpec struct {
 	Reservations []Reservation `json:"reservations,omitempty"`
 
 	// maintenance puts the agent in maintenance: Drain stops new offers,
-	// Down also kills its tasks. Defaults to None.
+	// Down also kills its tasks, and Gone says the agent is gone for good
+	// (Mesos's MARK_AGENT_GONE): never offered again, its tasks end at once
+	// (Gone for partition-aware frameworks, Lost for the others) and can be
+	// deleted without waiting for agentd. Gone cannot be undone; delete the
+	// Agent to bring its node back. Defaults to None.
 	// +optional
 	// +kubebuilder:default=None
+	// +kubebuilder:validation:XValidation:rule="oldSelf != 'Gone' || self == 'Gone'",message="maintenance cannot leave Gone: a gone agent never comes back; delete the Agent and agentd on the node registers it anew"
 	Maintenance AgentMaintenance `json:"maintenance,omitempty"`
 }
 
@@ -119,7 +138,10 @@ type AgentStatus struct {
 	Ports []PortRange `json:"ports,omitempty"`
 
 	// conditions are Ready (agentd's view of the node) and Reachable (the
-	// master's view of the heartbeat).
+	// master's view of the heartbeat: True while it has seen the heartbeat
+	// Lease renewed within the agent timeout, timed on the master's own
+	// clock; reason AgentRemoved once the agent stayed unreachable past the
+	// agent gone timeout).
 	// +optional
 	// +listType=map
 	// +listMapKey=type

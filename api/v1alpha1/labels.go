@@ -30,6 +30,11 @@ const (
 	// TaskKillFinalizer holds a deleted Task until agentd has stopped its
 	// Pod. agentd adds it before it launches the Pod.
 	TaskKillFinalizer = "kubeoffer.io/kill"
+
+	// AgentFinalizer holds a deleted Agent until the master has ended the
+	// tasks bound to it (Gone or Lost) and released their TaskKillFinalizer.
+	// The master adds it to every Agent.
+	AgentFinalizer = "kubeoffer.io/end-tasks"
 )
 
 // maxLabelValue is the longest label value Kubernetes accepts.

@@ -41,10 +41,36 @@ const (
 	// TaskUnreachable: the agent is unreachable; the task may come back
 	// (partition-aware frameworks only).
 	TaskUnreachable TaskState = "Unreachable"
-	// TaskGone: the agent is known to be gone for good, and the task with it.
-	// Terminal.
+	// TaskGone: the agent is known to be gone for good, and the task with it
+	// (partition-aware frameworks; others see Lost): the agent was marked
+	// Gone or deleted, or stayed unreachable past the master's agent gone
+	// timeout. Terminal.
 	TaskGone TaskState = "Gone"
 )
+
+// Charged is what the task holds on its agent once bound: its resources
+// plus the RuntimeClass overhead the master recorded when it bound it.
+func (t *Task) Charged() corev1.ResourceList {
+	return AddResources(t.Spec.Resources, t.Status.Overhead)
+}
+
+// AddResources returns a + b; it returns a itself (not a copy) when b is
+// empty, so callers must not modify the result.
+func AddResources(a, b corev1.ResourceList) corev1.ResourceList {
+	if len(b) == 0 {
+		return a
+	}
+	out := make(corev1.ResourceList, len(a)+len(b))
+	for name, q := range a {
+		out[name] = q.DeepCopy()
+	}
+	for name, q := range b {
+		sum := out[name]
+		sum.Add(q)
+		out[name] = sum
+	}
+	return out
+}
 
 // IsTerminal reports whether a task in state s will never change state again.
 func (s TaskState) IsTerminal() bool {
@@ -66,6 +92,7 @@ const (
 	TaskReasonFrameworkTornDown     = "FrameworkTornDown"
 	TaskReasonInvalid               = "TaskInvalid"
 	TaskReasonPodRejected           = "PodRejected"
+	TaskReasonContainersCompleted   = "ContainersCompleted"
 	TaskReasonContainerOOMKilled    = "ContainerOOMKilled"
 	TaskReasonContainerFailed       = "ContainerFailed"
 	TaskReasonKilledByRequest       = "KilledByRequest"
@@ -73,6 +100,13 @@ const (
 	TaskReasonAgentMaintenance      = "AgentMaintenance"
 	TaskReasonPodVanished           = "PodVanished"
 	TaskReasonWaitingForOffer       = "WaitingForOffer"
+
+	// TaskReasonAgentRemoved: the agent stayed unreachable past the master's
+	// agent gone timeout (Mesos's REASON_SLAVE_REMOVED).
+	TaskReasonAgentRemoved = "AgentRemoved"
+	// TaskReasonAgentRemovedByOperator: the operator marked the agent Gone
+	// or deleted it (Mesos's REASON_SLAVE_REMOVED_BY_OPERATOR).
+	TaskReasonAgentRemovedByOperator = "AgentRemovedByOperator"
 )
 
 // Task condition types.
@@ -93,7 +127,7 @@ const MaxTaskHistory = 16
 // +kubebuilder:validation:XValidation:rule="self.resources == oldSelf.resources",message="resources are immutable: create a new Task to ask for other resources"
 // +kubebuilder:validation:XValidation:rule="has(self.ports) == has(oldSelf.ports)",message="ports are immutable: create a new Task to ask for other ports"
 // +kubebuilder:validation:XValidation:rule="self.template == oldSelf.template",message="template is immutable: create a new Task to run something else"
-// +kubebuilder:validation:XValidation:rule="!has(self.template.spec.nodeName) || self.template.spec.nodeName == ''",message="template.spec.nodeName must be empty: the task runs on the node of the offer it accepts; choose the node by accepting that node's offer"
+// +kubebuilder:validation:XValidation:rule="!has(self.template.spec.nodeName) || size(self.template.spec.nodeName) == 0",message="template.spec.nodeName must be empty: the task runs on the node of the offer it accepts; choose the node by accepting that node's offer"
 // +kubebuilder:validation:XValidation:rule="!has(self.template.spec.nodeSelector) && !has(self.template.spec.affinity)",message="template.spec.nodeSelector and affinity are not allowed: the task runs on the node of its offer; narrow the offers instead with the Framework's spec.offerConstraints.attributeSelector"
 // +kubebuilder:validation:XValidation:rule="!has(self.template.spec.priorityClassName) && !has(self.template.spec.priority) && !has(self.template.spec.preemptionPolicy)",message="template.spec.priorityClassName, priority and preemptionPolicy are not allowed: a priority would let the task's Pod displace other Pods on the node outside its offer; weights and quotas of the framework's Role decide who gets resources"
 // +kubebuilder:validation:XValidation:rule="!has(self.template.spec.hostNetwork) || !self.template.spec.hostNetwork",message="template.spec.hostNetwork is not allowed: on the host network the task could bind any host port, not only the ports its offer granted; declare the ports the task needs in spec.ports"
@@ -211,6 +245,14 @@ type TaskStatus struct {
 	// completionTime is when the task reached a terminal state.
 	// +optional
 	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+
+	// overhead is the Pod overhead of the template's RuntimeClass
+	// (spec.template.spec.runtimeClassName), which the master charges on top
+	// of resources from the moment it binds the task: the kubelet reserves
+	// it for the Pod's sandbox, so the offer must hold resources + overhead.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=16
+	Overhead corev1.ResourceList `json:"overhead,omitempty"`
 
 	// exitCode is the exit code of the first container that failed, or 0.
 	// +optional

@@ -1,6 +1,11 @@
 package v1alpha1
 
-import "testing"
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+)
 
 func TestTaskStateIsTerminal(t *testing.T) {
 	terminal := map[TaskState]bool{
@@ -29,5 +34,21 @@ func TestPortRangeSize(t *testing.T) {
 		if got := tc.r.Size(); got != tc.want {
 			t.Errorf("%s: Size() = %d, want %d", name, got, tc.want)
 		}
+	}
+}
+
+func TestTaskCharged(t *testing.T) {
+	q := resource.MustParse
+	task := &Task{Spec: TaskSpec{Resources: corev1.ResourceList{"cpu": q("1"), "memory": q("1Gi")}}}
+	if got := task.Charged(); got.Cpu().Cmp(q("1")) != 0 || got.Memory().Cmp(q("1Gi")) != 0 {
+		t.Errorf("without overhead: Charged() = %v, want the resources", got)
+	}
+	task.Status.Overhead = corev1.ResourceList{"cpu": q("250m"), "memory": q("64Mi")}
+	got := task.Charged()
+	if got.Cpu().Cmp(q("1250m")) != 0 || got.Memory().Cmp(q("1088Mi")) != 0 {
+		t.Errorf("with overhead: Charged() = %v, want 1250m cpu and 1088Mi", got)
+	}
+	if task.Spec.Resources.Cpu().Cmp(q("1")) != 0 {
+		t.Errorf("Charged() changed spec.resources to %v", task.Spec.Resources)
 	}
 }

@@ -76,7 +76,7 @@ func Rescinds(s *Snapshot, in RescindInput) []Rescind {
 		case !o.Expires.IsZero() && !s.Now.Before(o.Expires):
 			add(o, RescindExpired, fmt.Sprintf("offer expired at %s", o.Expires.UTC().Format("15:04:05")))
 		case !ok:
-			add(o, RescindAgentGone, fmt.Sprintf("agent %s no longer exists", o.Agent))
+			add(o, RescindAgentGone, fmt.Sprintf("agent %s was removed (deleted or marked Gone)", o.Agent))
 		case in.Disconnected[o.Framework]:
 			add(o, RescindFrameworkAway, fmt.Sprintf("framework %s disconnected", o.Framework))
 		case f == nil:

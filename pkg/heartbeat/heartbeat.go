@@ -2,7 +2,9 @@
 // parts heartbeat through: agentd's (one per agent, in the agent lease
 // namespace) and each framework scheduler's (the SDK's, in the framework's
 // namespace). The master judges an agent reachable, or a framework
-// connected, from how fresh its Lease is.
+// connected, from when it last saw the Lease renewed, on its own clock: a
+// renewal is any change of the renew time written here, so the writer's
+// clock may be off.
 package heartbeat
 
 import (

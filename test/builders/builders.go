@@ -94,6 +94,38 @@ func (w *RoleWrapper) Quota(guarantee, limit corev1.ResourceList) *RoleWrapper {
 	return w
 }
 
+// Namespaces sets the namespaces whose Frameworks may use the role.
+func (w *RoleWrapper) Namespaces(ns ...string) *RoleWrapper { w.Spec.Namespaces = ns; return w }
+
+// MatchLabels adds label pairs the role's namespace selector requires.
+func (w *RoleWrapper) MatchLabels(pairs ...string) *RoleWrapper {
+	sel := w.selector()
+	if sel.MatchLabels == nil {
+		sel.MatchLabels = map[string]string{}
+	}
+	for i := 0; i+1 < len(pairs); i += 2 {
+		sel.MatchLabels[pairs[i]] = pairs[i+1]
+	}
+	return w
+}
+
+// MatchExpression adds a requirement to the role's namespace selector.
+func (w *RoleWrapper) MatchExpression(key string, op kov1.RoleNamespaceOperator, values ...string) *RoleWrapper {
+	sel := w.selector()
+	sel.MatchExpressions = append(sel.MatchExpressions, kov1.RoleNamespaceRequirement{Key: key, Operator: op, Values: values})
+	return w
+}
+
+// AnyNamespace sets an empty namespace selector, which matches every namespace.
+func (w *RoleWrapper) AnyNamespace() *RoleWrapper { w.selector(); return w }
+
+func (w *RoleWrapper) selector() *kov1.RoleNamespaceSelector {
+	if w.Spec.NamespaceSelector == nil {
+		w.Spec.NamespaceSelector = &kov1.RoleNamespaceSelector{}
+	}
+	return w.Spec.NamespaceSelector
+}
+
 // FrameworkWrapper builds a Framework.
 type FrameworkWrapper struct{ kov1.Framework }
 

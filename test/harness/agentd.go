@@ -14,7 +14,6 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/kubeoffer/kubeoffer/agentd/agent"
-	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
 	"github.com/kubeoffer/kubeoffer/test/controlplane"
 )
 
@@ -85,7 +84,7 @@ func AddNode(t testing.TB, cp *controlplane.ControlPlane, ns, name string, alloc
 	t.Cleanup(func() {
 		ctx := context.Background()
 		_ = cp.Client.Delete(ctx, n)
-		_ = cp.Client.Delete(ctx, &kov1.Agent{ObjectMeta: metav1.ObjectMeta{Name: n.Name}})
+		RemoveAgent(cp.Client, n.Name)
 		_ = cp.Client.Delete(ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: AgentLeaseNamespace, Name: n.Name}})
 	})
 	n.Status.Allocatable, n.Status.Capacity = allocatable, allocatable

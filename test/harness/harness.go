@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -91,7 +93,17 @@ func Heartbeat(t testing.TB, c client.Client, ns, name, kind string, seconds int
 // KeepBeating renews a heartbeat Lease every 500ms until the returned
 // function is called (which waits for the last renewal to finish).
 func KeepBeating(c client.Client, ns, name string) (cut func()) {
+	cut, _ = KeepBeatingSkewed(c, ns, name, 0)
+	return cut
+}
+
+// KeepBeatingSkewed renews a heartbeat Lease every 500ms, as a writer
+// whose clock is skew ahead of this machine's (behind, if negative) would,
+// until cut is called (which waits for the last renewal to finish; calling
+// it again does nothing). renewals counts the renewals written so far.
+func KeepBeatingSkewed(c client.Client, ns, name string, skew time.Duration) (cut func(), renewals func() int) {
 	stop, done := make(chan struct{}), make(chan struct{})
+	var n atomic.Int64
 	go func() {
 		defer close(done)
 		for {
@@ -103,13 +115,42 @@ func KeepBeating(c client.Client, ns, name string) (cut func()) {
 				if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, l); err != nil {
 					continue
 				}
-				now := metav1.NewMicroTime(time.Now())
-				l.Spec.RenewTime = &now
-				_ = c.Update(context.Background(), l)
+				at := metav1.NewMicroTime(time.Now().Add(skew))
+				l.Spec.RenewTime = &at
+				if c.Update(context.Background(), l) == nil {
+					n.Add(1)
+				}
 			}
 		}
 	}()
-	return func() { close(stop); <-done }
+	var once sync.Once
+	return func() { once.Do(func() { close(stop); <-done }) }, func() int { return int(n.Load()) }
+}
+
+// HeartbeatSkewed creates a heartbeat Lease (deleted when the test ends)
+// as a writer whose clock is skew off this machine's would: acquired and
+// renewed at its own now.
+func HeartbeatSkewed(t testing.TB, c client.Client, ns, name, kind string, seconds int32, skew time.Duration) {
+	t.Helper()
+	at := metav1.NewMicroTime(time.Now().Add(skew))
+	l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{kov1.LabelHeartbeat: kind}},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("test"), LeaseDurationSeconds: ptr.To(seconds), RenewTime: &at, AcquireTime: &at}}
+	Must(t, c.Create(context.Background(), l))
+	t.Cleanup(func() { _ = c.Delete(context.Background(), l) })
+}
+
+// RemoveAgent deletes an Agent and drops its finalizers, since the master
+// that would honour them may have stopped. Idempotent.
+func RemoveAgent(c client.Client, name string) {
+	ctx := context.Background()
+	a := &kov1.Agent{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	_ = c.Delete(ctx, a)
+	if err := c.Get(ctx, client.ObjectKeyFromObject(a), a); err != nil || len(a.Finalizers) == 0 {
+		return
+	}
+	patch := client.MergeFrom(a.DeepCopy())
+	a.Finalizers = nil
+	_ = c.Patch(ctx, a, patch)
 }
 
 // WaitTask waits for task ns/name to reach state and returns it.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/utils/ptr"
@@ -33,10 +34,16 @@ type MasterConfig struct {
 	// AgentTimeout defaults to an hour: agents never time out unless a test
 	// asks for it.
 	AgentTimeout time.Duration
+	// AgentGoneTimeout is how long an agent may stay unreachable before it
+	// is removed; zero: never.
+	AgentGoneTimeout time.Duration
 	// AgentLeaseNamespace holds the agents' heartbeat Leases.
 	AgentLeaseNamespace string
 	// LeaderElection is the leader Lease's namespace; empty for none.
 	LeaderElection string
+	// MinAllocatable is the master's --min-allocatable-* setting; nil for
+	// the default (10m CPU or 32Mi memory).
+	MinAllocatable []corev1.ResourceList
 }
 
 // StartMaster runs a master (controllers.SetupMaster, as main.go does)
@@ -72,13 +79,16 @@ func StartMaster(t testing.TB, cp *controlplane.ControlPlane, c MasterConfig) *M
 	if c.AgentTimeout == 0 {
 		c.AgentTimeout = time.Hour
 	}
+	if c.MinAllocatable == nil {
+		c.MinAllocatable = controllers.DefaultMinAllocatable()
+	}
 	m := &Master{Metrics: controllers.NewMetrics(prometheus.NewRegistry()), done: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	if _, err := controllers.SetupMaster(ctx, mgr, controllers.MasterOptions{
 		Scheduler: controllers.SchedulerOptions{AllocationInterval: 200 * time.Millisecond, OfferTimeout: c.OfferTimeout,
-			MinAllocatable: controllers.DefaultMinAllocatable()},
-		AgentTimeout: c.AgentTimeout, AgentLeaseNamespace: c.AgentLeaseNamespace, Metrics: m.Metrics,
+			MinAllocatable: c.MinAllocatable},
+		AgentTimeout: c.AgentTimeout, AgentGoneTimeout: c.AgentGoneTimeout, AgentLeaseNamespace: c.AgentLeaseNamespace, Metrics: m.Metrics,
 	}); err != nil {
 		t.Fatalf("setting up master: %v", err)
 	}

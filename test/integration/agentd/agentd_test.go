@@ -158,7 +158,7 @@ func TestTaskLifecycle(t *testing.T) {
 		harness.Must(t, cp.Client.Get(ctx, client.ObjectKeyFromObject(tk), tk))
 		return !controllerutil.ContainsFinalizer(tk, kov1.TaskKillFinalizer), "still there"
 	})
-	for _, reason := range []string{"Starting", "Running", "Finished"} {
+	for _, reason := range []string{"Starting", "Running", kov1.TaskReasonContainersCompleted} { // a finished task says why: its containers completed
 		harness.Eventually(t, "a "+reason+" Event", func() (bool, string) { return harness.HasEvent(t, cp.Client, ns, "web", reason) })
 	}
 	if got := testutil.ToFloat64(ad.Metrics.Launches.WithLabelValues("created")); got != 1 {

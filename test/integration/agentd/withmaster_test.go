@@ -6,6 +6,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
@@ -73,5 +74,44 @@ func TestWithMaster(t *testing.T) {
 	}
 	harness.WaitOffer(t, cp.Client, ns, "fw", func(o kov1.ResourceOffer) bool {
 		return sameQty(o.Spec.Resources, corev1.ResourceCPU, "4") && sameQty(o.Spec.Resources, corev1.ResourceMemory, "4Gi")
+	})
+}
+
+// TestAgentDeletedWhileAgentdRuns: deleting the Agent of a live node ends
+// its tasks (Lost, reason AgentRemovedByOperator, for a framework that is
+// not partition-aware) before the Agent goes; agentd then registers the
+// node anew, stops the ended task's Pod as a Mesos agent shut down by its
+// master does, and the new Agent is offered (the old offer was rescinded).
+func TestAgentDeletedWhileAgentdRuns(t *testing.T) {
+	ctx := context.Background()
+	ns := cp.Namespace(t)
+	node := addNode(t, ns, "node", b.Resources("cpu", "4", "memory", "4Gi"), nil)
+	harness.StartMaster(t, cp, harness.MasterConfig{OfferTimeout: time.Hour, AgentLeaseNamespace: leaseNS, AgentTimeout: time.Minute})
+	startAgentd(t, node, nil)
+	harness.Must(t, cp.Client.Create(ctx, b.MakeFramework("fw", ns).Obj()))
+	harness.Heartbeat(t, cp.Client, ns, kov1.HeartbeatLeaseName("fw"), kov1.HeartbeatFramework, 3600)
+	offer := harness.WaitOffer(t, cp.Client, ns, "fw", nil)
+	harness.Must(t, cp.Client.Create(ctx, b.MakeTask("t", ns, "fw").Offer(offer.Name).Resources(b.Resources("cpu", "1", "memory", "1Gi")).Obj()))
+	waitPod(t, ns, "t")
+	runPod(t, ns, "t")
+	harness.WaitTask(t, cp.Client, ns, "t", kov1.TaskRunning)
+	old := agentOf(t, node)
+
+	harness.Must(t, cp.Client.Delete(ctx, old))
+	if tk := harness.WaitTask(t, cp.Client, ns, "t", kov1.TaskLost); tk.Status.Reason != kov1.TaskReasonAgentRemovedByOperator {
+		t.Errorf("reason = %q, want %s", tk.Status.Reason, kov1.TaskReasonAgentRemovedByOperator)
+	}
+	harness.Eventually(t, "agentd to register the node anew", func() (bool, string) {
+		a := &kov1.Agent{}
+		err := cp.Client.Get(ctx, clientKey(node), a)
+		return err == nil && a.UID != old.UID, errString(err)
+	})
+	harness.Eventually(t, "the old Agent's offer to be rescinded", func() (bool, string) {
+		err := cp.Client.Get(ctx, client.ObjectKeyFromObject(&offer), &kov1.ResourceOffer{})
+		return apierrors.IsNotFound(err), errString(err)
+	})
+	reap(t, ns, "t") // agentd stopped the Pod of the ended task
+	harness.WaitOffer(t, cp.Client, ns, "fw", func(o kov1.ResourceOffer) bool {
+		return o.Name != offer.Name && o.Spec.AgentName == node
 	})
 }

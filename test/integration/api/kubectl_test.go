@@ -81,7 +81,7 @@ func TestKubectlApplyAndGet(t *testing.T) {
 		"fw":     {"ROLE", "CONNECTED", "TASKS", "SHARE", "analytics"},
 		"task":   {"FRAMEWORK", "STATE", "NODE", "AGE", "pi-shard-0"},
 		"ag":     {"READY", "CPU", "MEMORY", "CPU-USED", "MEMORY-USED", "node-1"},
-		"korole": {"WEIGHT", "PARENT", "SHARE", "analytics"},
+		"korole": {"WEIGHT", "PARENT", "READY", "GUARANTEE", "CPU-USED", "SHARE", "analytics"},
 	}
 	for resource, cols := range columns {
 		out, err := kubectl(t, "get", resource, "-n", ns)
@@ -108,6 +108,9 @@ func TestKubectlExplain(t *testing.T) {
 		"agents.status.allocatable":        "minus agentd's system",
 		"roles.spec.weight":                "weighted DRF",
 		"roles.spec.quota.guarantee":       "quota guarantee",
+		"roles.status.consumed":            "a reservation is consumed whether it is used or not",
+		"roles.spec.namespaces":            "register_frameworks ACL",
+		"roles.spec.namespaceSelector":     "an empty selector ({}) matches every namespace",
 	}
 	for field, want := range cases {
 		t.Run(field, func(t *testing.T) {

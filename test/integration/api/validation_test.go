@@ -32,7 +32,8 @@ func TestValidObjectsAccepted(t *testing.T) {
 	suffix := strings.TrimPrefix(ns, "testvalidobjectsaccepted-")
 	objs := []client.Object{
 		b.MakeRole("parent-"+suffix).Weight(3).Quota(b.Resources("cpu", "1"), b.Resources("cpu", "4", "nvidia.com/gpu", "2")).Obj(),
-		b.MakeRole("child-" + suffix).Parent("parent-" + suffix).Obj(),
+		b.MakeRole("child-"+suffix).Parent("parent-"+suffix).Namespaces(ns).
+			MatchLabels("team", "a").MatchExpression("tier", kov1.RoleNamespaceIn, "gold").MatchExpression("frozen", kov1.RoleNamespaceDoesNotExist).Obj(),
 		b.MakeAgent("node-"+suffix).Attribute("rack", "r1").Reserve("parent-"+suffix, b.Resources("cpu", "1")).Maintenance(kov1.AgentMaintenanceDrain).Obj(),
 		b.MakeFramework("fw", ns).Role("child-" + suffix).FailoverTimeout(time.Minute).RefuseDuration(10 * time.Second).
 			Offers(kov1.OfferModeSuppressed).MinResources(b.Resources("cpu", "100m")).Selector(map[string]string{"zone": "a"}).
@@ -135,6 +136,26 @@ func TestCreateRejected(t *testing.T) {
 		"default role as parent": {
 			obj:  b.MakeRole("under-default").Parent("default").Obj(),
 			want: "parent must not be the default role",
+		},
+		"role namespace not a namespace name": {
+			obj:  b.MakeRole("bad-namespace").Namespaces("Team_A").Obj(),
+			want: "spec.namespaces[0] in body should match",
+		},
+		"role namespace selector unknown operator": {
+			obj:  b.MakeRole("bad-operator").MatchExpression("tier", "Near", "gold").Obj(),
+			want: `supported values: "In", "NotIn", "Exists", "DoesNotExist"`,
+		},
+		"role namespace selector In without values": {
+			obj:  b.MakeRole("bad-in").MatchExpression("tier", kov1.RoleNamespaceIn).Obj(),
+			want: "values must be non-empty for the operators In and NotIn",
+		},
+		"role namespace selector Exists with values": {
+			obj:  b.MakeRole("bad-exists").MatchExpression("tier", kov1.RoleNamespaceExists, "gold").Obj(),
+			want: "and empty for Exists and DoesNotExist",
+		},
+		"role namespace selector label value too long": {
+			obj:  b.MakeRole("bad-label").MatchLabels("tier", strings.Repeat("g", 64)).Obj(),
+			want: "label keys must be at most 317 characters and label values at most 63",
 		},
 		"role weight zero": {
 			obj:  &kov1.Role{ObjectMeta: metav1.ObjectMeta{Name: "zero"}, Spec: kov1.RoleSpec{Weight: -1}},
@@ -359,6 +380,12 @@ func TestUpdateRejected(t *testing.T) {
 			create: func(ns string) client.Object { return b.MakeFramework("fw", ns).Role("a").Obj() },
 			mutate: func(o client.Object) { o.(*kov1.Framework).Spec.Role = "b" },
 			want:   "role is immutable: create a new Framework"},
+		"agent leaves Gone": {
+			create: func(ns string) client.Object {
+				return b.MakeAgent(ns + "-gone").Maintenance(kov1.AgentMaintenanceGone).Obj()
+			},
+			mutate: func(o client.Object) { o.(*kov1.Agent).Spec.Maintenance = kov1.AgentMaintenanceNone },
+			want:   "maintenance cannot leave Gone: a gone agent never comes back; delete the Agent"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -367,6 +394,9 @@ func TestUpdateRejected(t *testing.T) {
 			obj := tc.create(ns)
 			if err := cp.Client.Create(ctx, obj); err != nil {
 				t.Fatalf("creating: %v", err)
+			}
+			if obj.GetNamespace() == "" { // cluster-scoped: not removed with the namespace
+				t.Cleanup(func() { _ = cp.Client.Delete(context.Background(), obj) })
 			}
 			if tc.status {
 				// Put the task in a terminal state first; that must be allowed.
@@ -394,7 +424,8 @@ func TestUpdateRejected(t *testing.T) {
 }
 
 // TestAllowedUpdates checks that what the contract allows to change does:
-// a framework declines its offer once, a task accepts an offer once.
+// a framework declines its offer once, a task accepts an offer once, an
+// agent's maintenance changes freely until it is Gone.
 func TestAllowedUpdates(t *testing.T) {
 	ctx := context.Background()
 	ns := cp.Namespace(t)
@@ -421,5 +452,16 @@ func TestAllowedUpdates(t *testing.T) {
 	tk.Status.State = kov1.TaskRunning
 	if err := cp.Client.Status().Update(ctx, tk); err != nil {
 		t.Fatalf("moving a live task on: %v", err)
+	}
+	a := b.MakeAgent(ns + "-node").Obj()
+	if err := cp.Client.Create(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cp.Client.Delete(context.Background(), a) })
+	for _, m := range []kov1.AgentMaintenance{kov1.AgentMaintenanceDrain, kov1.AgentMaintenanceNone, kov1.AgentMaintenanceGone, kov1.AgentMaintenanceGone} {
+		a.Spec.Maintenance = m
+		if err := cp.Client.Update(ctx, a); err != nil {
+			t.Fatalf("setting an agent's maintenance to %s: %v", m, err)
+		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
@@ -146,6 +147,19 @@ func TestRenderDefaults(t *testing.T) {
 			t.Errorf("%s has %d rules, %s has %d: run make manifests", name, len(got.Rules), file, len(want.Rules))
 		}
 	}
+	var framework, wantFramework rbacv1.ClusterRole
+	find(t, objs, "ClusterRole", "kubeoffer-framework", &framework)
+	data, err := os.ReadFile(filepath.Join(controlplane.RepoRoot(), "config/rbac/framework_role.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(data, &wantFramework); err != nil {
+		t.Fatal(err)
+	}
+	if !equality.Semantic.DeepEqual(framework.Rules, wantFramework.Rules) {
+		t.Errorf("kubeoffer-framework rules %+v, config/rbac/framework_role.yaml has %+v: run make manifests", framework.Rules, wantFramework.Rules)
+	}
+	checkPolicies(t, objs, "kubeoffer-system", "ko-kubeoffer")
 	var leases rbacv1.Role
 	find(t, objs, "Role", "ko-kubeoffer-agentd-leases", &leases)
 	if leases.Namespace != "kubeoffer-system" || len(leases.Rules) != 1 || leases.Rules[0].Resources[0] != "leases" {
@@ -183,6 +197,57 @@ func TestRenderValues(t *testing.T) {
 	}
 	if monitors != 2 {
 		t.Errorf("%d ServiceMonitors, want one for the master and one for agentd", monitors)
+	}
+	checkPolicies(t, objs, "ops", "ko-kubeoffer")
+
+	for _, o := range render(t, "ops", "admissionPolicies.enabled=false") {
+		if strings.HasPrefix(o.GetKind(), "ValidatingAdmissionPolicy") {
+			t.Errorf("admissionPolicies.enabled=false renders %s %s", o.GetKind(), o.GetName())
+		}
+	}
+}
+
+// checkPolicies checks that the chart renders every policy and binding of
+// config/policy as it is there, except for the service accounts, which
+// are the release's (ns, prefix-master and prefix-agentd).
+func checkPolicies(t *testing.T, objs []*unstructured.Unstructured, ns, prefix string) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(controlplane.RepoRoot(), "config", "policy", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, f := range files {
+		if filepath.Base(f) == "kustomization.yaml" {
+			continue
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = bytes.ReplaceAll(data, []byte("system:serviceaccount:kubeoffer-system:kubeoffer"), []byte("system:serviceaccount:"+ns+":"+prefix))
+		for _, doc := range bytes.Split(data, []byte("\n---\n")) {
+			want := &unstructured.Unstructured{}
+			if err := yaml.Unmarshal(doc, &want.Object); err != nil {
+				t.Fatal(err)
+			}
+			got := &unstructured.Unstructured{}
+			find(t, objs, want.GetKind(), want.GetName(), &got.Object)
+			if !equality.Semantic.DeepEqual(got.Object["spec"], want.Object["spec"]) {
+				t.Errorf("the chart's %s %s differs from %s: run make manifests\nchart:  %v\nconfig: %v",
+					want.GetKind(), want.GetName(), f, got.Object["spec"], want.Object["spec"])
+			}
+			n++
+		}
+	}
+	if n != 6 {
+		t.Errorf("config/policy has %d policies and bindings, want 3 of each", n)
+	}
+	for _, o := range objs {
+		spec, _ := yaml.Marshal(o.Object["spec"])
+		if strings.HasPrefix(o.GetKind(), "ValidatingAdmissionPolicy") && bytes.Contains(spec, []byte("kubeoffer-system:kubeoffer")) && ns != "kubeoffer-system" {
+			t.Errorf("%s %s names config's service accounts, not the release's: %s", o.GetKind(), o.GetName(), spec)
+		}
 	}
 }
 

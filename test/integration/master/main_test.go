@@ -37,9 +37,11 @@ type master = harness.Master
 
 // masterConfig tunes a test master; zero fields take fast test defaults.
 type masterConfig struct {
-	offerTimeout   time.Duration
-	agentTimeout   time.Duration
-	leaderElection string // lease namespace; empty for none
+	offerTimeout     time.Duration
+	agentTimeout     time.Duration
+	agentGoneTimeout time.Duration
+	leaderElection   string // lease namespace; empty for none
+	minAllocatable   []corev1.ResourceList
 }
 
 const leaseNS = "kube-system"
@@ -48,18 +50,25 @@ const leaseNS = "kube-system"
 func startMaster(t *testing.T, c masterConfig) *master {
 	t.Helper()
 	return harness.StartMaster(t, cp, harness.MasterConfig{OfferTimeout: c.offerTimeout, AgentTimeout: c.agentTimeout,
-		AgentLeaseNamespace: leaseNS, LeaderElection: c.leaderElection})
+		AgentGoneTimeout: c.agentGoneTimeout, AgentLeaseNamespace: leaseNS, LeaderElection: c.leaderElection, MinAllocatable: c.minAllocatable})
 }
 
 // addAgent creates a Ready agent with a fresh heartbeat, named uniquely
 // for the test, and removes it when the test ends.
 func addAgent(t *testing.T, ns, name string, alloc corev1.ResourceList, ports ...kov1.PortRange) *kov1.Agent {
 	t.Helper()
+	heartbeat(t, leaseNS, ns+"-"+name, "agent", 40)
+	return createAgent(t, ns, name, alloc, ports...)
+}
+
+// createAgent creates a Ready agent named uniquely for the test, without a
+// heartbeat, and removes it when the test ends.
+func createAgent(t *testing.T, ns, name string, alloc corev1.ResourceList, ports ...kov1.PortRange) *kov1.Agent {
+	t.Helper()
 	ctx := context.Background()
 	a := &kov1.Agent{ObjectMeta: metav1.ObjectMeta{Name: ns + "-" + name}}
-	heartbeat(t, leaseNS, a.Name, "agent", 40)
 	must(t, cp.Client.Create(ctx, a))
-	t.Cleanup(func() { _ = cp.Client.Delete(context.Background(), a) })
+	t.Cleanup(func() { harness.RemoveAgent(cp.Client, a.Name) })
 	// As agentd does: re-read and retry, the master writes Reachable too.
 	must(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		if err := cp.Client.Get(ctx, client.ObjectKeyFromObject(a), a); err != nil {
