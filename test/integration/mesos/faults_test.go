@@ -416,3 +416,72 @@ func TestFailoverAcrossReplicas(t *testing.T) {
 	moved.mustCall(&mesospb.Call{Type: mesospb.Call_REVIVE.Enum()})
 	moved.offer()
 }
+
+// TestTaskGroupAndOfferModes: a LAUNCH_GROUP of two tasks is one Task with
+// two containers and one status stream per Mesos task; SUPPRESS and REVIVE
+// (for the framework's role, or none) set the Framework's offers.
+func TestTaskGroupAndOfferModes(t *testing.T) {
+	ns := cp.Namespace(t)
+	cluster(t, ns)
+	api := startAPI(t, testConfig(ns))
+	s := subscribe(t, api, mesosapi.Protobuf, frameworkInfo("grouper", "", 3600))
+	o := s.offer()
+	executor := &mesospb.ExecutorInfo{Type: mesospb.ExecutorInfo_DEFAULT.Enum(), ExecutorId: &mesospb.ExecutorID{Value: proto.String("ex1")},
+		Resources: taskInfo(o, "x", "true").Resources}
+	s.mustCall(acceptCall(o, &mesospb.Offer_Operation{Type: mesospb.Offer_Operation_LAUNCH_GROUP.Enum(),
+		LaunchGroup: &mesospb.Offer_Operation_LaunchGroup{Executor: executor, TaskGroup: &mesospb.TaskGroupInfo{
+			Tasks: []*mesospb.TaskInfo{taskInfo(o, "g1", "true"), taskInfo(o, "g2", "echo two")}}}}))
+	for _, id := range []string{"g1", "g2"} {
+		st := s.ackUntil(id, mesospb.TaskState_TASK_FINISHED)
+		if st.GetExecutorId().GetValue() != "ex1" || len(st.GetUuid()) != 16 {
+			t.Errorf("%s finished with executor %q uuid %x", id, st.GetExecutorId().GetValue(), st.GetUuid())
+		}
+	}
+	tk := task(t, ns, mesosapi.TaskName(s.fwID, "g1"))
+	if n := len(tk.Spec.Template.Spec.Containers); n != 2 {
+		t.Errorf("the group's Task has %d containers, want 2", n)
+	}
+
+	offers := func() (kov1.OfferMode, bool) {
+		fw := &kov1.Framework{}
+		harness.Must(t, cp.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: s.fwID}, fw))
+		return fw.Spec.Offers, fw.Spec.RevivedAt != nil
+	}
+	s.mustCall(&mesospb.Call{Type: mesospb.Call_SUPPRESS.Enum(), Suppress: &mesospb.Call_Suppress{Roles: []string{"another-role"}}})
+	if mode, _ := offers(); mode != kov1.OfferModeActive {
+		t.Errorf("SUPPRESS of another role made offers %s", mode)
+	}
+	s.mustCall(&mesospb.Call{Type: mesospb.Call_SUPPRESS.Enum(), Suppress: &mesospb.Call_Suppress{Roles: []string{"*"}}})
+	if mode, _ := offers(); mode != kov1.OfferModeSuppressed {
+		t.Errorf("SUPPRESS of the framework's role made offers %s", mode)
+	}
+	s.mustCall(&mesospb.Call{Type: mesospb.Call_REVIVE.Enum()})
+	if mode, revived := offers(); mode != kov1.OfferModeActive || !revived {
+		t.Errorf("REVIVE made offers %s, revivedAt set %t", mode, revived)
+	}
+}
+
+// TestAgentLost: when the agent of a running task is lost, the framework
+// gets FAILURE for the agent and TASK_LOST for the task.
+func TestAgentLost(t *testing.T) {
+	ns := cp.Namespace(t)
+	harness.StartMaster(t, cp, harness.MasterConfig{OfferTimeout: time.Hour, AgentLeaseNamespace: harness.AgentLeaseNamespace, AgentTimeout: 3 * time.Second})
+	node := harness.AddNode(t, cp, ns, "n1", nodeResources(), map[string]string{corev1.LabelHostname: ns + "-n1"})
+	agentd := harness.StartAgentd(t, cp, node, nil)
+	harness.StartKubeletWith(t, cp.Client, harness.KubeletOptions{RunCommands: true}, node)
+	api := startAPI(t, testConfig(ns))
+	s := subscribe(t, api, mesosapi.JSON, frameworkInfo("lonely", "", 3600))
+	o := s.offer()
+	if code, body := s.launch(o, "stay", "sleep 3600"); code != http.StatusAccepted {
+		t.Fatalf("ACCEPT answered %d: %s", code, body)
+	}
+	s.ackUntil("stay", mesospb.TaskState_TASK_RUNNING)
+	agentd.Stop()
+	ev := s.waitEvent("FAILURE", func(e *mesospb.Event) bool { return e.GetType() == mesospb.Event_FAILURE })
+	if ev.GetFailure().GetAgentId().GetValue() != o.GetAgentId().GetValue() {
+		t.Errorf("FAILURE names agent %q, want %q", ev.GetFailure().GetAgentId().GetValue(), o.GetAgentId().GetValue())
+	}
+	if st := s.ackUntil("stay", mesospb.TaskState_TASK_LOST); st.GetReason() != mesospb.TaskStatus_REASON_AGENT_REMOVED {
+		t.Errorf("the lost task's reason is %s", st.GetReason())
+	}
+}
