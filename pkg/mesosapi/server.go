@@ -454,6 +454,9 @@ func (s *Server) ensureFramework(ctx context.Context, ns, id string, fi *mesospb
 		if fw.DeletionTimestamp != nil || meta.IsStatusConditionTrue(fw.Status.Conditions, kov1.FrameworkTornDownCondition) {
 			return errRemoved
 		}
+		if fw.Labels[LabelFramework] != "true" {
+			return forbidden("framework %s was not made through the Mesos API: a Mesos framework cannot adopt it", id)
+		}
 		if fw.Annotations[AnnotationPrincipal] != principal {
 			return forbidden("framework %s belongs to another principal", id)
 		}

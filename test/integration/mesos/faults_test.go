@@ -20,6 +20,7 @@ import (
 	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
 	"github.com/kubeoffer/kubeoffer/pkg/mesosapi"
 	"github.com/kubeoffer/kubeoffer/pkg/mesosapi/mesospb"
+	b "github.com/kubeoffer/kubeoffer/test/builders"
 	"github.com/kubeoffer/kubeoffer/test/harness"
 )
 
@@ -309,9 +310,17 @@ func TestTransport(t *testing.T) {
 			t.Errorf("%s: answered %d %q, want %d saying %q", name, code, body, c.want, c.says)
 		}
 	}
+	// A Framework not made through the Mesos API (an SDK's, a built-in
+	// scheduler's) cannot be adopted by a Mesos framework naming its id.
+	harness.Must(t, cp.Client.Create(context.Background(), b.MakeFramework("plain", ns).Obj()))
+	code, body := rawCall(t, url, http.MethodPost, mesosapi.MediaJSON, "", "",
+		[]byte(`{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"root","name":"t","id":{"value":"plain"}}}}`), "", "")
+	if code != http.StatusForbidden || !strings.Contains(body, "not made through the Mesos API") {
+		t.Errorf("adopting an SDK framework answered %d %q, want 403", code, body)
+	}
 	s := subscribe(t, api, mesosapi.JSON, frameworkInfo("transport", "", 60))
 	s.waitEvent("a HEARTBEAT", func(e *mesospb.Event) bool { return e.GetType() == mesospb.Event_HEARTBEAT })
-	code, body := rawCall(t, url, http.MethodPost, mesosapi.MediaJSON, "", "not-"+s.streamID,
+	code, body = rawCall(t, url, http.MethodPost, mesosapi.MediaJSON, "", "not-"+s.streamID,
 		[]byte(`{"type":"REVIVE","framework_id":{"value":"`+s.fwID+`"}}`), "", "")
 	if code != http.StatusBadRequest {
 		t.Errorf("a call with another stream's id answered %d %q, want 400", code, body)
