@@ -84,6 +84,7 @@ type Server struct {
 // +kubebuilder:rbac:groups=kubeoffer.io,resources=resourceoffers,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=kubeoffer.io,resources=agents,verbs=get;list;watch
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
 
 // Setup creates the server on mgr's cache and client, registers the
 // informer handlers that wake subscriptions, and, with a BindAddress,

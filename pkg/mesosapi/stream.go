@@ -8,6 +8,7 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -270,13 +271,18 @@ func (st *stream) pass() {
 		agents[a] = ag
 	}
 	var mine []kov1.ResourceOffer
+	addresses := map[string]AgentAddress{}
 	for _, o := range offers.Items {
-		if o.Spec.FrameworkName == st.fw.Name {
-			mine = append(mine, o)
+		if o.Spec.FrameworkName != st.fw.Name {
+			continue
+		}
+		mine = append(mine, o)
+		if _, seen := addresses[o.Spec.NodeName]; !seen && o.Spec.NodeName != "" {
+			addresses[o.Spec.NodeName] = s.nodeAddress(ctx, o.Spec.NodeName)
 		}
 	}
 	st.mu.Lock()
-	plan := planSync(syncView{FrameworkID: st.fw.Name, Role: st.role, Caps: st.caps, Offers: mine, Tasks: tasks.Items, Agents: agents,
+	plan := planSync(syncView{FrameworkID: st.fw.Name, Role: st.role, Caps: st.caps, Offers: mine, Tasks: tasks.Items, Agents: agents, Addresses: addresses,
 		Now: s.clock.Now(), Resend: s.cfg.ResendInterval.Duration, ResendMax: s.cfg.ResendMaxInterval.Duration}, st.mem)
 	st.mu.Unlock()
 	if !st.send(plan.Events...) {
@@ -287,6 +293,21 @@ func (st *stream) pass() {
 			s.log.Error(err, "Failed to decline the rest of an accepted offer; retrying", "offer", d.Offer)
 		}
 	}
+}
+
+// nodeAddress is a node's internal IP, for offers' url (Mesos frameworks
+// read the agent's address there); empty when the node is not known.
+func (s *Server) nodeAddress(ctx context.Context, name string) AgentAddress {
+	n := &corev1.Node{}
+	if err := s.client.Get(ctx, types.NamespacedName{Name: name}, n); err != nil {
+		return AgentAddress{}
+	}
+	for _, a := range n.Status.Addresses {
+		if a.Type == corev1.NodeInternalIP {
+			return AgentAddress{IP: a.Address}
+		}
+	}
+	return AgentAddress{}
 }
 
 // answered marks offers the framework accepted or declined: their

@@ -26,7 +26,9 @@ type syncView struct {
 	// Agents are the Agents the framework's live tasks are bound to, by
 	// name; a nil entry is an Agent that is gone.
 	Agents map[string]*kov1.Agent
-	Now    time.Time
+	// Addresses are the offers' nodes' addresses, by node name.
+	Addresses map[string]AgentAddress
+	Now       time.Time
 	// Resend and ResendMax bound how long an unacknowledged update waits
 	// before it is sent again.
 	Resend, ResendMax time.Duration
@@ -111,7 +113,7 @@ func planSync(v syncView, m *syncMemory) syncPlan {
 			continue
 		}
 		m.Offers[o.Name] = false
-		fresh = append(fresh, Offer(o, v.FrameworkID, v.Caps, AgentAddress{}))
+		fresh = append(fresh, Offer(o, v.FrameworkID, v.Caps, v.Addresses[o.Spec.NodeName]))
 	}
 	if len(fresh) > 0 {
 		plan.Events = append(plan.Events, &mesospb.Event{Type: mesospb.Event_OFFERS.Enum(), Offers: &mesospb.Event_Offers{Offers: fresh}})

@@ -68,7 +68,7 @@ func TestResubscribeKeepsTasks(t *testing.T) {
 		t.Errorf("SUBSCRIBE answered Content-Type %q, Content-Length %d, stream id %q; want JSON, chunked, an id", ct, s1.resp.ContentLength, s1.streamID)
 	}
 	o := s1.offer()
-	if o.GetFrameworkId().GetValue() != s1.fwID || o.GetHostname() == "" || o.GetUrl().GetAddress().GetHostname() == "" ||
+	if o.GetFrameworkId().GetValue() != s1.fwID || o.GetHostname() == "" || o.GetUrl().GetAddress().GetHostname() == "" || o.GetUrl().GetAddress().GetIp() != nodeIP ||
 		o.GetAllocationInfo().GetRole() != "*" {
 		t.Errorf("offer %v lacks its framework, host, url or allocation role", o)
 	}

@@ -20,6 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -47,12 +48,20 @@ func nodeResources() corev1.ResourceList {
 		corev1.ResourceEphemeralStorage: resource.MustParse("10Gi"), corev1.ResourcePods: resource.MustParse("110")}
 }
 
+// nodeIP is the test node's address (TEST-NET-1: never contacted).
+const nodeIP = "192.0.2.10"
+
 // cluster starts a master, one node with agentd and the command-running
 // kubelet double, and returns its node name.
 func cluster(t *testing.T, ns string) string {
 	t.Helper()
 	harness.StartMaster(t, cp, harness.MasterConfig{OfferTimeout: time.Hour, AgentLeaseNamespace: harness.AgentLeaseNamespace, AgentTimeout: time.Minute})
 	node := harness.AddNode(t, cp, ns, "n1", nodeResources(), map[string]string{corev1.LabelHostname: ns + "-n1"})
+	// An address for offers' url (documentation range: nothing is sent to it).
+	n := &corev1.Node{}
+	harness.Must(t, cp.Client.Get(context.Background(), client.ObjectKey{Name: node}, n))
+	n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: nodeIP}}
+	harness.Must(t, cp.Client.Status().Update(context.Background(), n))
 	harness.StartAgentd(t, cp, node, nil)
 	harness.StartKubeletWith(t, cp.Client, harness.KubeletOptions{RunCommands: true}, node)
 	return node
