@@ -494,3 +494,22 @@ func TestAgentLost(t *testing.T) {
 		t.Errorf("the lost task's reason is %s", st.GetReason())
 	}
 }
+
+// TestRescind: an offer the framework leaves unanswered until it expires is
+// rescinded, and the agent is offered again.
+func TestRescind(t *testing.T) {
+	ns := cp.Namespace(t)
+	harness.StartMaster(t, cp, harness.MasterConfig{OfferTimeout: 2 * time.Second, AgentLeaseNamespace: harness.AgentLeaseNamespace, AgentTimeout: time.Minute})
+	node := harness.AddNode(t, cp, ns, "n1", nodeResources(), nil)
+	harness.StartAgentd(t, cp, node, nil)
+	api := startAPI(t, testConfig(ns))
+	s := subscribe(t, api, mesosapi.Protobuf, frameworkInfo("hoarder", "", 3600))
+	o := s.offer()
+	ev := s.waitEvent("RESCIND", func(e *mesospb.Event) bool { return e.GetType() == mesospb.Event_RESCIND })
+	if ev.GetRescind().GetOfferId().GetValue() != o.GetId().GetValue() {
+		t.Errorf("rescinded %q, want the expired offer %q", ev.GetRescind().GetOfferId().GetValue(), o.GetId().GetValue())
+	}
+	if again := s.offer(); again.GetId().GetValue() == o.GetId().GetValue() {
+		t.Errorf("the rescinded offer %s was offered again under its id", o.GetId().GetValue())
+	}
+}
