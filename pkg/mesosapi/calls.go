@@ -245,6 +245,12 @@ func (s *Server) accept(ctx context.Context, st *stream, a *mesospb.Call_Accept)
 	created := 0
 	for i, t := range tasks {
 		err := s.client.Create(ctx, t)
+		if err != nil && !apierrors.IsAlreadyExists(err) && !apierrors.IsInvalid(err) && !apierrors.IsForbidden(err) {
+			// A create that failed on the way back may have been made.
+			if s.reader.Get(ctx, client.ObjectKeyFromObject(t), &kov1.Task{}) == nil {
+				err = nil
+			}
+		}
 		if err == nil {
 			created++
 			continue
