@@ -92,7 +92,7 @@ helm: ## Build (once) the Helm CLI from the module proxy into bin/helm/.
 	hack/build-binaries.sh helm
 
 .PHONY: test-e2e
-test-e2e: ## End-to-end tests: helm install on a real local cluster (root; see hack/cluster.sh), real containers.
+test-e2e: mesos-clients ## End-to-end tests: helm install on a real local cluster (root; see hack/cluster.sh), real containers.
 	hack/e2e.sh
 
 .PHONY: test
