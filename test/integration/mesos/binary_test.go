@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,9 +43,9 @@ func TestMasterBinaryServesMesosAPI(t *testing.T) {
 	harness.Must(t, os.WriteFile(config, []byte("anonymous: {namespace: "+ns+", roles: ['*']}\n"), 0o600))
 	addr := freePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	var logs bytes.Buffer
+	logs := &syncBuffer{}
 	cmd := exec.CommandContext(ctx, bin, append(base, "--mesos-api-bind-address", addr, "--mesos-api-config", config)...)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.WaitDelay = 10 * time.Second
 	harness.Must(t, cmd.Start())
 	t.Cleanup(func() {
@@ -78,4 +79,22 @@ func freePort(t *testing.T) string {
 	addr := l.Addr().String()
 	harness.Must(t, l.Close())
 	return addr
+}
+
+// syncBuffer is a bytes.Buffer a process writes while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
