@@ -27,21 +27,32 @@ help: ## Show this help.
 generate: ## Generate DeepCopy methods for the API types.
 	$(CONTROLLER_GEN) object:headerFile="$(CURDIR)/hack/boilerplate.go.txt" paths="$(CURDIR)/api/..."
 
+# protoc comes from Debian (apt install protobuf-compiler; hack/deps.sh);
+# protoc-gen-go is pinned in hack/tools/go.mod.
+PROTOC_GEN_GO ?= $(CURDIR)/bin/tools/protoc-gen-go
+
+.PHONY: generate-mesos
+generate-mesos: ## Generate the Go types of the Mesos API's messages (pkg/mesosapi/mesospb) from kubeoffer's .proto.
+	go -C hack/tools build -o "$(PROTOC_GEN_GO)" google.golang.org/protobuf/cmd/protoc-gen-go
+	protoc --plugin=protoc-gen-go="$(PROTOC_GEN_GO)" --go_out=. --go_opt=paths=source_relative pkg/mesosapi/mesospb/mesos.proto
+
 .PHONY: manifests
-manifests: ## Generate CRDs and the master's and agentd's RBAC into config/, and sync them into the chart.
+manifests: ## Generate CRDs and the master's, agentd's and the Mesos API's RBAC into config/, and sync them into the chart.
 	$(CONTROLLER_GEN) crd:generateEmbeddedObjectMeta=true rbac:roleName=kubeoffer-master \
 		paths="$(CURDIR)/api/..." paths="$(CURDIR)/controllers/..." \
 		output:crd:artifacts:config="$(CURDIR)/config/crd/bases" \
 		output:rbac:artifacts:config="$(CURDIR)/config/rbac"
 	$(CONTROLLER_GEN) rbac:roleName=kubeoffer-agentd paths="$(CURDIR)/agentd/..." \
 		output:rbac:artifacts:config="$(CURDIR)/config/rbac/agentd"
+	$(CONTROLLER_GEN) rbac:roleName=kubeoffer-mesos-api paths="$(CURDIR)/pkg/mesosapi/..." \
+		output:rbac:artifacts:config="$(CURDIR)/config/rbac/mesos-api"
 	go run ./hack/crdpostprocess config/crd/bases/*.yaml
 	go run ./hack/chartsync
 
 .PHONY: verify-generated
-verify-generated: generate manifests ## Fail when generated files are stale.
-	@git diff --exit-code -- api config charts || { echo "Generated files are stale: run 'make generate manifests' and commit." >&2; exit 1; }
-	@test -z "$$(git status --porcelain -- api config charts)" || { git status --porcelain -- api config charts; echo "Generated files are not committed: run 'make generate manifests' and commit." >&2; exit 1; }
+verify-generated: generate generate-mesos manifests ## Fail when generated files are stale.
+	@git diff --exit-code -- api config charts pkg/mesosapi/mesospb || { echo "Generated files are stale: run 'make generate manifests' and commit." >&2; exit 1; }
+	@test -z "$$(git status --porcelain -- api config charts pkg/mesosapi/mesospb)" || { git status --porcelain -- api config charts pkg/mesosapi/mesospb; echo "Generated files are not committed: run 'make generate manifests' and commit." >&2; exit 1; }
 
 .PHONY: fmt
 fmt: ## Run gofmt on the code.
@@ -68,8 +79,12 @@ envtest-assets: ## Build (once) kube-apiserver and etcd for envtest into bin/.
 test-unit: ## Unit tests: pure packages, no control plane.
 	go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v -e /test/)
 
+.PHONY: mesos-clients
+mesos-clients: ## Install (npm ci) the npm Mesos client the Mesos API tests run; msh builds from test/mesosclients/msh in the tests.
+	cd test/mesosclients/npm && npm ci --no-audit --no-fund --loglevel=error
+
 .PHONY: test-integration
-test-integration: envtest-assets helm ## Integration tests on a real kube-apiserver + etcd (envtest).
+test-integration: envtest-assets helm mesos-clients ## Integration tests on a real kube-apiserver + etcd (envtest).
 	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" go test $(GO_TEST_FLAGS) ./test/integration/...
 
 .PHONY: helm
@@ -77,11 +92,11 @@ helm: ## Build (once) the Helm CLI from the module proxy into bin/helm/.
 	hack/build-binaries.sh helm
 
 .PHONY: test-e2e
-test-e2e: ## End-to-end tests: helm install on a real local cluster (root; see hack/cluster.sh), real containers.
+test-e2e: mesos-clients ## End-to-end tests: helm install on a real local cluster (root; see hack/cluster.sh), real containers.
 	hack/e2e.sh
 
 .PHONY: test
-test: lint verify-generated envtest-assets helm ## Everything CI runs: lint, generated-code check, unit, integration and end-to-end tests.
+test: lint verify-generated envtest-assets helm mesos-clients ## Everything CI runs: lint, generated-code check, unit, integration and end-to-end tests.
 	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" go test $(GO_TEST_FLAGS) ./...
 	$(MAKE) test-e2e
 

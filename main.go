@@ -27,6 +27,7 @@ import (
 
 	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
 	"github.com/kubeoffer/kubeoffer/controllers"
+	"github.com/kubeoffer/kubeoffer/pkg/mesosapi"
 )
 
 func main() {
@@ -40,6 +41,7 @@ func main() {
 		fairShareExcluded                   string
 		qps                                 float64
 		burst                               int
+		mesosAddr, mesosConfig              string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint (0 disables it).")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
@@ -62,6 +64,8 @@ func main() {
 	flag.IntVar(&opts.Scheduler.ConcurrentWrites, "concurrent-writes", controllers.DefaultConcurrentWrites, "How many API writes (bindings, offers) an allocation pass has in flight at once.")
 	flag.Float64Var(&qps, "kube-api-qps", 100, "Requests per second the master may make to the API server (it writes two or three per task).")
 	flag.IntVar(&burst, "kube-api-burst", 200, "Burst of requests the master may make to the API server.")
+	flag.StringVar(&mesosAddr, "mesos-api-bind-address", "0", "Address of the Mesos scheduler HTTP API (POST /api/v1/scheduler), e.g. :5050; every replica serves it (0 disables it).")
+	flag.StringVar(&mesosConfig, "mesos-api-config", "", "The Mesos API's config file: principals and the namespace and roles each maps to, the credentials folder, the default task image (docs/mesos-api.md).")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -119,6 +123,12 @@ func main() {
 	if _, err := controllers.SetupMaster(ctx, mgr, opts); err != nil {
 		log.Error(err, "Failed to set up the master")
 		os.Exit(1)
+	}
+	if mesosAddr != "0" && mesosAddr != "" {
+		if err := mesosapi.SetupFromFile(ctx, mgr, mesosAddr, mesosConfig); err != nil {
+			log.Error(err, "Failed to set up the Mesos API")
+			os.Exit(1)
+		}
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		log.Error(err, "Failed to add the health check")

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs, from Debian's apt, what the local cluster needs beyond Go, gcc,
 # kubectl and git: runc, the CNI plugins, busybox-static (the task image),
-# iptables, openssl (the cluster's PKI), curl. Skips what is present.
+# iptables, openssl (the cluster's PKI), curl; and what the Mesos API needs:
+# protoc (make generate-mesos, checked by verify-generated) and Node.js
+# with npm (the npm Mesos client its tests run). Skips what is present.
 set -euo pipefail
 need=()
 command -v runc >/dev/null || need+=(runc)
@@ -11,6 +13,9 @@ command -v iptables >/dev/null || need+=(iptables)
 command -v openssl >/dev/null || need+=(openssl)
 command -v curl >/dev/null || need+=(curl)
 command -v ip >/dev/null || need+=(iproute2)
+command -v protoc >/dev/null || need+=(protobuf-compiler)
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
 if ((${#need[@]})); then
   echo "deps: installing ${need[*]}" >&2
   if [[ $EUID -ne 0 ]]; then

@@ -54,6 +54,7 @@ func run(root string) error {
 	for src, outs := range map[string]map[string]string{
 		"config/rbac/role.yaml":           {"ClusterRole": "master.yaml"},
 		"config/rbac/agentd/role.yaml":    {"ClusterRole": "agentd.yaml", "Role": "agentd-leases.yaml"},
+		"config/rbac/mesos-api/role.yaml": {"ClusterRole": "mesos-api.yaml"},
 		"config/rbac/framework_role.yaml": {"ClusterRole": "framework.yaml"},
 	} {
 		data, err := os.ReadFile(filepath.Join(root, src))

@@ -88,6 +88,7 @@ func install() (string, error) {
 		"--set", "master.agentTimeout=20s", "--set", "agentd.heartbeatInterval=2s",
 		"--set", "master.leaderElection.leaseDuration=6s", "--set", "master.leaderElection.renewDeadline=4s",
 		"--set", "master.leaderElection.retryPeriod=1s",
+		"--set", "mesosAPI.anonymous.namespace="+mesosNS, "--set", "mesosAPI.anonymous.roles={*}",
 		"--wait", "--timeout", "3m")
 	cmd.Dir = controlplane.RepoRoot()
 	out, err := cmd.CombinedOutput()
