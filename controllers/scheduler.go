@@ -23,6 +23,7 @@ import (
 	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
 	"github.com/kubeoffer/kubeoffer/pkg/allocator"
 	"github.com/kubeoffer/kubeoffer/pkg/resources"
+	"github.com/kubeoffer/kubeoffer/pkg/taskstatus"
 )
 
 // DefaultRefuseDuration is Mesos's default refuse time for a decline.
@@ -294,7 +295,7 @@ func refuseDuration(f *kov1.Framework, explicit *metav1.Duration) time.Duration 
 func pendingTasks(w *world, keep func(*kov1.Task) bool) []*kov1.Task {
 	var out []*kov1.Task
 	for _, t := range w.tasks {
-		if isPending(t) && keep(t) {
+		if taskstatus.IsPending(t) && keep(t) {
 			out = append(out, t)
 		}
 	}
@@ -479,9 +480,9 @@ func (s *Scheduler) returnBuiltinOffers(ctx context.Context, w *world, placing b
 	waiting := map[string]bool{}
 	for _, t := range w.tasks {
 		switch {
-		case isPending(t) && t.Spec.OfferName != "":
+		case taskstatus.IsPending(t) && t.Spec.OfferName != "":
 			named[types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.OfferName}] = true
-		case isPending(t):
+		case taskstatus.IsPending(t):
 			waiting[frameworkKey(t.Namespace, t.Spec.FrameworkName)] = true
 		}
 	}
@@ -516,7 +517,7 @@ func (s *Scheduler) returnBuiltinOffers(ctx context.Context, w *world, placing b
 func spreadCounts(w *world, f *kov1.Framework, attr string) map[string]int {
 	counts := map[string]int{}
 	for _, t := range w.tasks {
-		if t.Namespace != f.Namespace || t.Spec.FrameworkName != f.Name || !isBound(t) {
+		if t.Namespace != f.Namespace || t.Spec.FrameworkName != f.Name || !taskstatus.HoldsResources(t) {
 			continue
 		}
 		if a := w.agents[t.Status.AgentName]; a != nil {
@@ -646,7 +647,7 @@ func (s *Scheduler) idleBuiltins(w *world) map[string]bool {
 		}
 	}
 	for _, t := range w.tasks {
-		if isPending(t) && t.Spec.OfferName == "" {
+		if taskstatus.IsPending(t) && t.Spec.OfferName == "" {
 			delete(idle, frameworkKey(t.Namespace, t.Spec.FrameworkName))
 		}
 	}

@@ -17,6 +17,7 @@ import (
 
 	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
 	"github.com/kubeoffer/kubeoffer/pkg/resources"
+	"github.com/kubeoffer/kubeoffer/pkg/taskstatus"
 )
 
 // usageTotals is what frameworks and roles hold, for their status.
@@ -58,7 +59,7 @@ func (s *Scheduler) syncStatus(ctx context.Context, w *world, l *ledger) {
 		}
 		counts[fk][state]++
 		stateCounts[state]++
-		if isBound(t) {
+		if taskstatus.HoldsResources(t) {
 			get(fk).allocated.Add(l.dims.FromList(t.Charged()).Clone(n))
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
 	"github.com/kubeoffer/kubeoffer/pkg/allocator"
 	"github.com/kubeoffer/kubeoffer/pkg/resources"
+	"github.com/kubeoffer/kubeoffer/pkg/taskstatus"
 )
 
 // world is the master's view of every kubeoffer object in one scheduling
@@ -57,17 +58,6 @@ func key(o metav1.Object) types.NamespacedName {
 
 // frameworkKey is the allocator's key for a framework.
 func frameworkKey(ns, name string) string { return ns + "/" + name }
-
-// isBound reports whether a task holds resources on an agent: bound and not
-// terminal.
-func isBound(t *kov1.Task) bool {
-	return t.Status.AgentName != "" && !t.Status.State.IsTerminal()
-}
-
-// isPending reports whether a task waits for admission or placement.
-func isPending(t *kov1.Task) bool {
-	return t.DeletionTimestamp == nil && (t.Status.State == "" || t.Status.State == kov1.TaskPending)
-}
 
 // frameworkLive reports whether f may run tasks and be offered resources.
 func frameworkLive(f *kov1.Framework) bool {
@@ -241,7 +231,7 @@ func buildLedger(w *world, opts options, filters func(fw string) map[string]time
 			u.ports = u.ports.Union(resources.NewPortSet(t.Spec.Ports...))
 			u.tasks = append(u.tasks, t.Name)
 		}
-		if !isBound(t) {
+		if !taskstatus.HoldsResources(t) {
 			continue
 		}
 		role := kov1.DefaultRole
@@ -304,7 +294,7 @@ func (l *ledger) setBuiltinDemand(w *world, n int) {
 	smallest := map[string]resources.Vec{}
 	waiting := map[string]int{}
 	for _, t := range w.tasks {
-		if !isPending(t) || t.Spec.OfferName != "" {
+		if !taskstatus.IsPending(t) || t.Spec.OfferName != "" {
 			continue
 		}
 		f := w.frameworks[types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.FrameworkName}]
