@@ -8,7 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	nodev1 "k8s.io/api/node/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -131,7 +130,7 @@ func buildLedger(w *world, opts options, filters func(fw string) map[string]time
 			Allocatable: d.FromList(a.Status.Allocatable),
 			FreePorts:   resources.NewPortSet(a.Status.Ports...),
 			Offerable:   agentState(a) == allocator.AgentOK,
-			HasGPU:      hasGPU(a.Status.Allocatable),
+			HasGPU:      resources.HasGPU(a.Status.Allocatable),
 			UsedByRole:  map[string]resources.Vec{},
 		}
 		if av.Attributes == nil {
@@ -154,7 +153,7 @@ func buildLedger(w *world, opts options, filters func(fw string) map[string]time
 				rv.Guarantee = d.FromList(q.Guarantee)
 			}
 			if len(q.Limit) > 0 {
-				rv.Limit = limitVec(d, q.Limit)
+				rv.Limit = d.Limit(q.Limit)
 			}
 		}
 		s.Roles[name] = rv
@@ -241,7 +240,7 @@ func buildLedger(w *world, opts options, filters func(fw string) map[string]time
 		if a := l.agents[t.Status.AgentName]; a != nil {
 			a.Allocated.Add(need)
 			a.FreePorts = a.FreePorts.Subtract(resources.NewPortSet(t.Spec.Ports...))
-			addTo(a.UsedByRole, role, need, n)
+			resources.AddTo(a.UsedByRole, role, need, n)
 		}
 		if f := l.fws[frameworkKey(t.Namespace, t.Spec.FrameworkName)]; f != nil {
 			f.Allocated.Add(need)
@@ -271,7 +270,7 @@ func buildLedger(w *world, opts options, filters func(fw string) map[string]time
 		if a := l.agents[o.Spec.AgentName]; a != nil {
 			a.Offered.Add(left)
 			a.FreePorts = a.FreePorts.Subtract(ports)
-			addTo(a.UsedByRole, o.Spec.Role, left, n)
+			resources.AddTo(a.UsedByRole, o.Spec.Role, left, n)
 		}
 		if f := l.fws[ov.Framework]; f != nil {
 			f.Allocated.Add(left)
@@ -383,35 +382,6 @@ func roleOf(f *kov1.Framework) string {
 		return kov1.DefaultRole
 	}
 	return f.Spec.Role
-}
-
-// limitVec turns a quota limit into a Vec with -1 for resources it does not
-// name (unlimited).
-func limitVec(d *resources.Dims, rl corev1.ResourceList) resources.Vec {
-	v := d.FromList(rl)
-	out := make(resources.Vec, d.Len())
-	for i := range out {
-		out[i] = -1
-	}
-	for name := range rl {
-		i := d.Index(name)
-		out[i] = v[i]
-	}
-	return out
-}
-
-func hasGPU(rl corev1.ResourceList) bool {
-	q, ok := rl["nvidia.com/gpu"]
-	return ok && q.Cmp(resource.Quantity{}) > 0
-}
-
-func addTo(m map[string]resources.Vec, k string, v resources.Vec, n int) {
-	cur, ok := m[k]
-	if !ok {
-		cur = make(resources.Vec, n)
-		m[k] = cur
-	}
-	cur.Add(v)
 }
 
 func sortedKeys[V any](m map[string]V) []string {
