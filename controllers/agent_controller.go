@@ -257,11 +257,11 @@ func (r *AgentReconciler) markTasks(ctx context.Context, agent string, a *kov1.A
 	if err := r.Client.List(ctx, &tasks, client.MatchingFields{IndexTaskAgent: agent}); err != nil {
 		return fmt.Errorf("listing tasks of agent %s: %w", agent, err)
 	}
-	aware := map[types.NamespacedName]bool{}
+	aware := map[kov1.FrameworkKey]bool{}
 	var work []*kov1.Task
 	for i := range tasks.Items {
 		t := &tasks.Items[i]
-		fk := types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.FrameworkName}
+		fk := t.FrameworkKey()
 		changes := end.releaseFinalizer && controllerutil.ContainsFinalizer(t, kov1.TaskKillFinalizer)
 		if !t.Status.State.IsTerminal() {
 			if _, seen := aware[fk]; !seen {
@@ -277,7 +277,7 @@ func (r *AgentReconciler) markTasks(ctx context.Context, agent string, a *kov1.A
 	errs := make([]error, len(work))
 	workqueue.ParallelizeUntil(ctx, DefaultConcurrentWrites, len(work), func(i int) {
 		t := work[i]
-		errs[i] = r.endTask(ctx, t, a, now, end, aware[types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.FrameworkName}])
+		errs[i] = r.endTask(ctx, t, a, now, end, aware[t.FrameworkKey()])
 	})
 	return errors.Join(errs...)
 }
@@ -309,9 +309,9 @@ func (r *AgentReconciler) endTask(ctx context.Context, t *kov1.Task, a *kov1.Age
 	return nil
 }
 
-func (r *AgentReconciler) partitionAware(ctx context.Context, fk types.NamespacedName) bool {
+func (r *AgentReconciler) partitionAware(ctx context.Context, fk kov1.FrameworkKey) bool {
 	f := &kov1.Framework{}
-	if err := r.Client.Get(ctx, fk, f); err != nil {
+	if err := r.Client.Get(ctx, fk.NamespacedName(), f); err != nil {
 		return false
 	}
 	for _, c := range f.Spec.Capabilities {

@@ -241,7 +241,7 @@ func (r *FrameworkReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	})
 	taskToFramework := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 		t := o.(*kov1.Task)
-		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.FrameworkName}}}
+		return []reconcile.Request{{NamespacedName: t.FrameworkKey().NamespacedName()}}
 	})
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&kov1.Framework{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, deletionPredicate()))).

@@ -122,7 +122,7 @@ func (s *Scheduler) offerDeleted(obj any) {
 	}
 	o, ok := obj.(*kov1.ResourceOffer)
 	if ok && !s.assumed.deletedByUs(key(o)) && o.Spec.Decline == nil {
-		s.declines.push(decline{framework: types.NamespacedName{Namespace: o.Namespace, Name: o.Spec.FrameworkName}, agent: o.Spec.AgentName, offer: o.Name})
+		s.declines.push(decline{framework: o.FrameworkKey(), agent: o.Spec.AgentName, offer: o.Name})
 	}
 	s.Trigger()
 }
@@ -201,13 +201,12 @@ func (s *stopwatch) keysAndValues() []any { return s.laps }
 func (s *Scheduler) ledger(w *world, idle map[string]bool) *ledger {
 	opts := options{MinAllocatable: s.Options.MinAllocatable, FairShareExcluded: s.Options.FairShareExcluded,
 		AllocationCounts: s.counts.get()}
+	revived := make(map[string]*metav1.Time, len(w.frameworks))
+	for k, f := range w.frameworks {
+		revived[k.String()] = f.Spec.RevivedAt
+	}
 	return buildLedger(w, opts, func(fw string) map[string]time.Time {
-		ns, name, _ := strings.Cut(fw, "/")
-		var revived *metav1.Time
-		if f := w.frameworks[types.NamespacedName{Namespace: ns, Name: name}]; f != nil {
-			revived = f.Spec.RevivedAt
-		}
-		return s.filters.active(fw, revived, w.now)
+		return s.filters.active(fw, revived[fw], w.now)
 	}, idle)
 }
 
@@ -218,7 +217,7 @@ func (s *Scheduler) ledger(w *world, idle map[string]bool) *ledger {
 func (s *Scheduler) readWorld(ctx context.Context) (*world, error) {
 	noCopy := client.UnsafeDisableDeepCopy
 	w := &world{now: s.Clock.Now(), agents: map[string]*kov1.Agent{}, roles: map[string]*kov1.Role{},
-		frameworks: map[types.NamespacedName]*kov1.Framework{}, offers: map[types.NamespacedName]*kov1.ResourceOffer{},
+		frameworks: map[kov1.FrameworkKey]*kov1.Framework{}, offers: map[types.NamespacedName]*kov1.ResourceOffer{},
 		tasks: map[types.NamespacedName]*kov1.Task{}, runtimeClasses: map[string]*nodev1.RuntimeClass{}}
 	var agents kov1.AgentList
 	var roles kov1.RoleList
@@ -238,7 +237,7 @@ func (s *Scheduler) readWorld(ctx context.Context) (*world, error) {
 		w.roles[roles.Items[i].Name] = &roles.Items[i]
 	}
 	for i := range fws.Items {
-		w.frameworks[key(&fws.Items[i])] = &fws.Items[i]
+		w.frameworks[fws.Items[i].Key()] = &fws.Items[i]
 	}
 	for i := range offers.Items {
 		w.offers[key(&offers.Items[i])] = &offers.Items[i]
@@ -261,22 +260,22 @@ func (s *Scheduler) retireDeclined(ctx context.Context, w *world) {
 		if o.Spec.Decline == nil || o.DeletionTimestamp != nil {
 			continue
 		}
-		fk := types.NamespacedName{Namespace: o.Namespace, Name: o.Spec.FrameworkName}
+		fk := o.FrameworkKey()
 		refuse := refuseDuration(w.frameworks[fk], o.Spec.Decline.RefuseDuration)
-		s.filters.add(frameworkKey(fk.Namespace, fk.Name), o.Spec.AgentName, w.now.Add(refuse), w.now)
+		s.filters.add(fk.String(), o.Spec.AgentName, w.now.Add(refuse), w.now)
 		dels = append(dels, offerDeletion{offer: o, eventType: corev1.EventTypeNormal, reason: "Declined",
 			message: fmt.Sprintf("Declined by framework %s; agent %s refused for %s", o.Spec.FrameworkName, o.Spec.AgentName, refuse)})
 	}
 	for i, deleted := range s.deleteOffers(ctx, w, dels) {
 		if deleted {
 			o := dels[i].offer
-			s.Metrics.OffersDeclined.WithLabelValues(frameworkKey(o.Namespace, o.Spec.FrameworkName)).Inc()
+			s.Metrics.OffersDeclined.WithLabelValues(o.FrameworkKey().String()).Inc()
 		}
 	}
 	for _, d := range s.declines.drain() {
 		refuse := refuseDuration(w.frameworks[d.framework], nil)
-		s.filters.add(frameworkKey(d.framework.Namespace, d.framework.Name), d.agent, w.now.Add(refuse), w.now)
-		s.Metrics.OffersDeclined.WithLabelValues(frameworkKey(d.framework.Namespace, d.framework.Name)).Inc()
+		s.filters.add(d.framework.String(), d.agent, w.now.Add(refuse), w.now)
+		s.Metrics.OffersDeclined.WithLabelValues(d.framework.String()).Inc()
 		ctrl.LoggerFrom(ctx).V(2).Info("Took offer deletion as decline", "ResourceOffer", klog.KRef(d.framework.Namespace, d.offer), "refuse", refuse)
 	}
 }
@@ -328,7 +327,7 @@ type builtinPlacing struct {
 func (s *Scheduler) placeBuiltin(ctx context.Context, w *world) builtinPlacing {
 	placing := builtinPlacing{frameworks: map[string]bool{}, used: map[types.NamespacedName]bool{}}
 	tasks := pendingTasks(w, func(t *kov1.Task) bool {
-		f := w.frameworks[types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.FrameworkName}]
+		f := w.frameworks[t.FrameworkKey()]
 		return t.Spec.OfferName == "" && frameworkLive(f) && f.Spec.Scheduler != nil
 	})
 	if len(tasks) == 0 {
@@ -354,8 +353,8 @@ func (s *Scheduler) placeBuiltin(ctx context.Context, w *world) builtinPlacing {
 	taken := map[types.NamespacedName]bool{}
 	spread := map[string]map[string]int{}
 	for _, t := range tasks {
-		f := w.frameworks[types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.FrameworkName}]
-		fk := frameworkKey(f.Namespace, f.Name)
+		f := w.frameworks[t.FrameworkKey()]
+		fk := f.Key().String()
 		placing.frameworks[fk] = true
 		attr := f.Spec.Scheduler.SpreadAttribute
 		if attr == "" {
@@ -430,13 +429,13 @@ func (s *Scheduler) placeBuiltin(ctx context.Context, w *world) builtinPlacing {
 // markUnoffered marks as waiting the tasks of built-in frameworks that
 // hold no offer at the end of a pass: nothing is free for them now.
 func (s *Scheduler) markUnoffered(ctx context.Context, w *world) {
-	offered := map[types.NamespacedName]bool{}
+	offered := map[kov1.FrameworkKey]bool{}
 	for _, o := range w.offers {
-		offered[types.NamespacedName{Namespace: o.Namespace, Name: o.Spec.FrameworkName}] = true
+		offered[o.FrameworkKey()] = true
 	}
 	var marks []statusWrite
 	for _, t := range pendingTasks(w, func(t *kov1.Task) bool {
-		fk := types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.FrameworkName}
+		fk := t.FrameworkKey()
 		f := w.frameworks[fk]
 		return t.Spec.OfferName == "" && frameworkLive(f) && f.Spec.Scheduler != nil && !offered[fk]
 	}) {
@@ -483,13 +482,13 @@ func (s *Scheduler) returnBuiltinOffers(ctx context.Context, w *world, placing b
 		case taskstatus.IsPending(t) && t.Spec.OfferName != "":
 			named[types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.OfferName}] = true
 		case taskstatus.IsPending(t):
-			waiting[frameworkKey(t.Namespace, t.Spec.FrameworkName)] = true
+			waiting[t.FrameworkKey().String()] = true
 		}
 	}
 	var dels []offerDeletion
 	for _, k := range sortedNNKeys(w.offers) {
 		o := w.offers[k]
-		fk := frameworkKey(o.Namespace, o.Spec.FrameworkName)
+		fk := o.FrameworkKey().String()
 		if !placing.frameworks[fk] || named[k] || o.Spec.Decline != nil || o.DeletionTimestamp != nil {
 			continue
 		}
@@ -506,7 +505,7 @@ func (s *Scheduler) returnBuiltinOffers(ctx context.Context, w *world, placing b
 				message: "Returned: the framework's built-in scheduler has no task left to place"})
 			continue
 		}
-		refuse := refuseDuration(w.frameworks[types.NamespacedName{Namespace: o.Namespace, Name: o.Spec.FrameworkName}], nil)
+		refuse := refuseDuration(w.frameworks[o.FrameworkKey()], nil)
 		s.filters.add(fk, o.Spec.AgentName, w.now.Add(refuse), w.now)
 		dels = append(dels, offerDeletion{offer: o, eventType: corev1.EventTypeNormal, reason: "Unused",
 			message: fmt.Sprintf("Returned: no waiting task of the framework's built-in scheduler fits; agent %s refused for %s", o.Spec.AgentName, refuse)})
@@ -559,7 +558,7 @@ func (s *Scheduler) admitTasks(ctx context.Context, w *world) {
 		if view == nil && s.offerExistsInAPI(ctx, ok) {
 			continue // the cache lags behind the framework's view; next pass
 		}
-		f := w.frameworks[types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.FrameworkName}]
+		f := w.frameworks[t.FrameworkKey()]
 		overhead, overheadErr := w.podOverhead(t)
 		need := l.dims.FromList(kov1.AddResources(t.Spec.Resources, overhead))
 		ports := resources.NewPortSet(t.Spec.Ports...)
@@ -602,7 +601,7 @@ func (s *Scheduler) admitTasks(ctx context.Context, w *world) {
 			continue
 		}
 		t := binds[i].next
-		s.Metrics.OffersAccepted.WithLabelValues(frameworkKey(t.Namespace, t.Spec.FrameworkName)).Inc()
+		s.Metrics.OffersAccepted.WithLabelValues(t.FrameworkKey().String()).Inc()
 		s.Recorder.Eventf(t, bindOffers[i], corev1.EventTypeNormal, "Staging", "Bind", t.Status.Message)
 	}
 	if !allBound {
@@ -643,12 +642,12 @@ func (s *Scheduler) idleBuiltins(w *world) map[string]bool {
 	idle := map[string]bool{}
 	for k, f := range w.frameworks {
 		if f.Spec.Scheduler != nil {
-			idle[frameworkKey(k.Namespace, k.Name)] = true
+			idle[k.String()] = true
 		}
 	}
 	for _, t := range w.tasks {
 		if taskstatus.IsPending(t) && t.Spec.OfferName == "" {
-			delete(idle, frameworkKey(t.Namespace, t.Spec.FrameworkName))
+			delete(idle, t.FrameworkKey().String())
 		}
 	}
 	return idle
@@ -679,7 +678,7 @@ func (s *Scheduler) rescind(ctx context.Context, w *world, l *ledger, idle map[s
 	rescinded := len(dels)
 	for _, k := range sortedNNKeys(w.offers) {
 		o := w.offers[k]
-		if idle[frameworkKey(o.Namespace, o.Spec.FrameworkName)] {
+		if idle[o.FrameworkKey().String()] {
 			dels = append(dels, offerDeletion{offer: o, eventType: corev1.EventTypeNormal, reason: "Unused",
 				message: "Returned: the framework's built-in scheduler has no task to place"})
 		}
@@ -699,7 +698,7 @@ func (s *Scheduler) makeOffers(ctx context.Context, w *world, l *ledger) {
 	offers := make([]*kov1.ResourceOffer, len(allocs))
 	for i, o := range allocs {
 		f := l.fws[o.Framework]
-		fw := w.frameworks[types.NamespacedName{Namespace: f.Namespace, Name: f.Name}]
+		fw := w.frameworks[kov1.FrameworkKey{Namespace: f.Namespace, Name: f.Name}]
 		offer := &kov1.ResourceOffer{
 			ObjectMeta: metav1.ObjectMeta{
 				GenerateName: offerNamePrefix(f.Name, o.Agent),
@@ -725,7 +724,7 @@ func (s *Scheduler) makeOffers(ctx context.Context, w *world, l *ledger) {
 	s.parallelize(ctx, len(offers), func(i int) { errs[i] = s.Client.Create(ctx, offers[i]) })
 	for i, offer := range offers {
 		o := allocs[i]
-		fw := w.frameworks[types.NamespacedName{Namespace: offer.Namespace, Name: offer.Spec.FrameworkName}]
+		fw := w.frameworks[offer.FrameworkKey()]
 		if errs[i] != nil {
 			ctrl.LoggerFrom(ctx).Error(errs[i], "Failed to create offer", "Framework", klog.KObj(fw), "Agent", o.Agent)
 			continue
@@ -871,7 +870,7 @@ func (c *allocationCounts) retain(live map[string]*allocator.Framework) {
 }
 
 type decline struct {
-	framework types.NamespacedName
+	framework kov1.FrameworkKey
 	agent     string
 	offer     string
 }

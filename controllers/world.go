@@ -26,7 +26,7 @@ type world struct {
 	now        time.Time
 	agents     map[string]*kov1.Agent
 	roles      map[string]*kov1.Role
-	frameworks map[types.NamespacedName]*kov1.Framework
+	frameworks map[kov1.FrameworkKey]*kov1.Framework
 	offers     map[types.NamespacedName]*kov1.ResourceOffer
 	tasks      map[types.NamespacedName]*kov1.Task
 	// runtimeClasses by name, for the Pod overhead a task is charged.
@@ -54,9 +54,6 @@ func (w *world) podOverhead(t *kov1.Task) (corev1.ResourceList, error) {
 func key(o metav1.Object) types.NamespacedName {
 	return types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetName()}
 }
-
-// frameworkKey is the allocator's key for a framework.
-func frameworkKey(ns, name string) string { return ns + "/" + name }
 
 // frameworkLive reports whether f may run tasks and be offered resources.
 func frameworkLive(f *kov1.Framework) bool {
@@ -163,7 +160,7 @@ func buildLedger(w *world, opts options, filters func(fw string) map[string]time
 		if !frameworkLive(f) {
 			continue
 		}
-		fk := frameworkKey(f.Namespace, f.Name)
+		fk := f.Key().String()
 		fv := &allocator.Framework{
 			Key: fk, Namespace: f.Namespace, Name: f.Name, Role: roleOf(f),
 			Suppressed:    f.Spec.Offers == kov1.OfferModeSuppressed || builtinIdle[fk],
@@ -234,7 +231,7 @@ func buildLedger(w *world, opts options, filters func(fw string) map[string]time
 			continue
 		}
 		role := kov1.DefaultRole
-		if f := w.frameworks[types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.FrameworkName}]; f != nil {
+		if f := w.frameworks[t.FrameworkKey()]; f != nil {
 			role = roleOf(f)
 		}
 		if a := l.agents[t.Status.AgentName]; a != nil {
@@ -242,7 +239,7 @@ func buildLedger(w *world, opts options, filters func(fw string) map[string]time
 			a.FreePorts = a.FreePorts.Subtract(resources.NewPortSet(t.Spec.Ports...))
 			resources.AddTo(a.UsedByRole, role, need, n)
 		}
-		if f := l.fws[frameworkKey(t.Namespace, t.Spec.FrameworkName)]; f != nil {
+		if f := l.fws[t.FrameworkKey().String()]; f != nil {
 			f.Allocated.Add(need)
 		}
 	}
@@ -259,7 +256,7 @@ func buildLedger(w *world, opts options, filters func(fw string) map[string]time
 			left.ClampZero()
 			ports = ports.Subtract(u.ports)
 		}
-		ov := &allocator.Offer{Namespace: o.Namespace, Name: o.Name, Framework: frameworkKey(o.Namespace, o.Spec.FrameworkName),
+		ov := &allocator.Offer{Namespace: o.Namespace, Name: o.Name, Framework: o.FrameworkKey().String(),
 			Agent: o.Spec.AgentName, Node: o.Spec.NodeName, Role: o.Spec.Role, Resources: left, Ports: ports,
 			Attributes: labels.Set(o.Spec.Attributes)}
 		if o.Spec.ExpirationTime != nil {
@@ -296,11 +293,11 @@ func (l *ledger) setBuiltinDemand(w *world, n int) {
 		if !taskstatus.IsPending(t) || t.Spec.OfferName != "" {
 			continue
 		}
-		f := w.frameworks[types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.FrameworkName}]
+		f := w.frameworks[t.FrameworkKey()]
 		if f == nil || f.Spec.Scheduler == nil {
 			continue
 		}
-		fk := frameworkKey(f.Namespace, f.Name)
+		fk := f.Key().String()
 		need := l.dims.FromList(t.Spec.Resources).Clone(n)
 		if demand[fk] == nil {
 			demand[fk] = make(resources.Vec, n)
@@ -326,7 +323,7 @@ func (l *ledger) setBuiltinDemand(w *world, n int) {
 		}
 	}
 	for _, f := range l.snapshot.Frameworks {
-		wf := w.frameworks[types.NamespacedName{Namespace: f.Namespace, Name: f.Name}]
+		wf := w.frameworks[kov1.FrameworkKey{Namespace: f.Namespace, Name: f.Name}]
 		if wf == nil || wf.Spec.Scheduler == nil || f.Suppressed || demand[f.Key] == nil {
 			continue
 		}
@@ -393,16 +390,19 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-func sortedNNKeys[V any](m map[types.NamespacedName]V) []types.NamespacedName {
-	out := make([]types.NamespacedName, 0, len(m))
+// sortedNNKeys returns m's keys, object keys or framework keys, by
+// namespace then name.
+func sortedNNKeys[K ~struct{ Namespace, Name string }, V any](m map[K]V) []K {
+	out := make([]K, 0, len(m))
 	for k := range m {
 		out = append(out, k)
 	}
 	sort.Slice(out, func(i, j int) bool {
-		if out[i].Namespace != out[j].Namespace {
-			return out[i].Namespace < out[j].Namespace
+		a, b := types.NamespacedName(out[i]), types.NamespacedName(out[j])
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
 		}
-		return out[i].Name < out[j].Name
+		return a.Name < b.Name
 	})
 	return out
 }
