@@ -66,10 +66,6 @@ type AgentReconciler struct {
 // +kubebuilder:rbac:groups=kubeoffer.io,resources=agents/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=kubeoffer.io,resources=agents/finalizers,verbs=update
 // +kubebuilder:rbac:groups=kubeoffer.io,resources=tasks/finalizers,verbs=update
-// +kubebuilder:rbac:groups=kubeoffer.io,resources=roles,verbs=get;list;watch
-// +kubebuilder:rbac:groups=kubeoffer.io,resources=roles/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=kubeoffer.io,resources=resourceoffers,verbs=get;list;watch;create;delete
-// +kubebuilder:rbac:groups=kubeoffer.io,resources=resourceoffers/status,verbs=get;update;patch
 
 // Reconcile converges one Agent.
 func (r *AgentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {

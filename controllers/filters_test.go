@@ -52,7 +52,8 @@ func TestFilterSetRevive(t *testing.T) {
 			for i, s := range steps {
 				f.add("ns/fw", s.agent, now.Add(s.addAt+10*time.Second), now.Add(s.addAt))
 				var got []string
-				for agent := range f.active("ns/fw", s.revived, now.Add(s.readAt)) {
+				f.prune("ns/fw", s.revived, now.Add(s.readAt))
+				for agent := range f.active("ns/fw") {
 					got = append(got, agent)
 				}
 				if diff := cmp.Diff(s.want, got); diff != "" {

@@ -206,10 +206,17 @@ func (s *Scheduler) ledger(w *world, idle map[string]bool) *ledger {
 		revived[k.String()] = f.Spec.RevivedAt
 	}
 	return buildLedger(w, opts, func(fw string) map[string]time.Time {
-		return s.filters.active(fw, revived[fw], w.now)
+		s.filters.prune(fw, revived[fw], w.now)
+		return s.filters.active(fw)
 	}, idle)
 }
 
+// The allocation loop reads every kind, creates, rescinds and deletes
+// offers, and writes the status of offers and roles.
+// +kubebuilder:rbac:groups=kubeoffer.io,resources=roles,verbs=get;list;watch
+// +kubebuilder:rbac:groups=kubeoffer.io,resources=roles/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=kubeoffer.io,resources=resourceoffers,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups=kubeoffer.io,resources=resourceoffers/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=node.k8s.io,resources=runtimeclasses,verbs=get;list;watch
 
 // readWorld lists every kubeoffer object from the informer cache, without
@@ -365,18 +372,18 @@ func (s *Scheduler) placeBuiltin(ctx context.Context, w *world) builtinPlacing {
 		}
 		var cands, takenCands []allocator.Candidate
 		var keys []types.NamespacedName
-		for _, ok := range sortedNNKeys(l.offers) {
-			ov := l.offers[ok]
+		for _, offerKey := range sortedNNKeys(l.offers) {
+			ov := l.offers[offerKey]
 			if ov.Framework != fk || (!ov.Expires.IsZero() && !w.now.Before(ov.Expires)) {
 				continue
 			}
 			c := allocator.Candidate{Offer: ov.Name, Remaining: ov.Resources, Ports: ov.Ports, SpreadValue: ov.Attributes[attr]}
-			if contended && taken[ok] {
+			if contended && taken[offerKey] {
 				takenCands = append(takenCands, c)
 				continue
 			}
 			cands = append(cands, c)
-			keys = append(keys, ok)
+			keys = append(keys, offerKey)
 		}
 		overhead, _ := w.podOverhead(t) // a missing RuntimeClass is refused at admission
 		need := l.dims.FromList(kov1.AddResources(t.Spec.Resources, overhead))
@@ -553,9 +560,9 @@ func (s *Scheduler) admitTasks(ctx context.Context, w *world) {
 	var binds, refusals []statusWrite
 	var bindOffers []*kov1.ResourceOffer
 	for _, t := range tasks {
-		ok := types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.OfferName}
-		view := l.offerView(ok)
-		if view == nil && s.offerExistsInAPI(ctx, ok) {
+		offerKey := types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.OfferName}
+		view := l.offerView(offerKey)
+		if view == nil && s.offerExistsInAPI(ctx, offerKey) {
 			continue // the cache lags behind the framework's view; next pass
 		}
 		f := w.frameworks[t.FrameworkKey()]
@@ -581,7 +588,7 @@ func (s *Scheduler) admitTasks(ctx context.Context, w *world) {
 			refusals = append(refusals, statusWrite{cur: t, next: next})
 			continue
 		}
-		o := w.offers[ok]
+		o := w.offers[offerKey]
 		msg := fmt.Sprintf("Bound to agent %s from offer %s", o.Spec.AgentName, o.Name)
 		next.Status.State = kov1.TaskStaging
 		next.Status.Reason, next.Status.Message = "", msg
@@ -592,7 +599,7 @@ func (s *Scheduler) admitTasks(ctx context.Context, w *world) {
 			Reason: "Bound", Message: msg, ObservedGeneration: t.Generation})
 		binds = append(binds, statusWrite{cur: t, next: next})
 		bindOffers = append(bindOffers, o)
-		l.consume(ok, need, ports)
+		l.consume(offerKey, need, ports)
 	}
 	allBound := true
 	for i, bound := range s.writeTaskStatuses(ctx, w, binds) {
@@ -789,18 +796,26 @@ func (f *filterSet) add(fw, agent string, until, now time.Time) {
 	f.m[fw][agent] = filter{until: until, created: now}
 }
 
-// active returns fw's filters in force at now, dropping expired ones and
-// those installed before the framework's revivedAt (Mesos's REVIVE).
-func (f *filterSet) active(fw string, revivedAt *metav1.Time, now time.Time) map[string]time.Time {
+// prune forgets fw's filters that expired by now and those installed
+// before the framework's revivedAt (Mesos's REVIVE).
+func (f *filterSet) prune(fw string, revivedAt *metav1.Time, now time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	revived, hasRevive := f.revivedAt(fw, revivedAt, now)
-	out := map[string]time.Time{}
 	for agent, x := range f.m[fw] {
 		if !now.Before(x.until) || (hasRevive && !x.created.After(revived)) {
 			delete(f.m[fw], agent)
-			continue
 		}
+	}
+}
+
+// active returns fw's filters, agent to until when; after prune, those in
+// force. It forgets nothing.
+func (f *filterSet) active(fw string) map[string]time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make(map[string]time.Time, len(f.m[fw]))
+	for agent, x := range f.m[fw] {
 		out[agent] = x.until
 	}
 	return out

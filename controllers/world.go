@@ -217,11 +217,11 @@ func buildLedger(w *world, opts options, filters func(fw string) map[string]time
 		t := w.tasks[k]
 		need := d.FromList(t.Charged()).Clone(n)
 		if t.Status.AgentName != "" && t.Spec.OfferName != "" {
-			ok := types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.OfferName}
-			u := l.usage[ok]
+			offerKey := types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.OfferName}
+			u := l.usage[offerKey]
 			if u == nil {
 				u = &offerUsage{resources: make(resources.Vec, n)}
-				l.usage[ok] = u
+				l.usage[offerKey] = u
 			}
 			u.resources.Add(need)
 			u.ports = u.ports.Union(resources.NewPortSet(t.Spec.Ports...))
