@@ -63,3 +63,20 @@ func TestFilterSetRevive(t *testing.T) {
 		})
 	}
 }
+
+// TestFilterSetActiveOnlyReads: active answers without forgetting; only
+// prune drops a filter, here one that expired.
+func TestFilterSetActiveOnlyReads(t *testing.T) {
+	f := newFilterSet()
+	f.add("ns/fw", "a", now.Add(10*time.Second), now)
+	want := map[string]time.Time{"a": now.Add(10 * time.Second)}
+	for i := range 2 {
+		if diff := cmp.Diff(want, f.active("ns/fw")); diff != "" {
+			t.Fatalf("read %d: active filters (-want +got):\n%s", i, diff)
+		}
+	}
+	f.prune("ns/fw", nil, now.Add(11*time.Second))
+	if got := f.active("ns/fw"); len(got) != 0 {
+		t.Errorf("after prune past expiry, active = %v, want none", got)
+	}
+}
