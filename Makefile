@@ -7,6 +7,9 @@ SHELL := /usr/bin/env bash -o pipefail
 # controller-gen is pinned in hack/tools/go.mod (a separate module: its
 # k8s.io dependencies are a newer minor than ours).
 CONTROLLER_GEN ?= go -C hack/tools tool controller-gen
+# staticcheck is pinned there too; `go tool -n` builds it and prints its path,
+# so it can run from each module's own directory.
+STATICCHECK ?= $(shell go -C $(CURDIR)/hack/tools tool -n staticcheck)
 # The envtest control plane: kube-apiserver and etcd built from the module
 # proxy at the versions pinned in hack/kube and hack/etcd, cached in bin/.
 KUBEBUILDER_ASSETS ?= $(CURDIR)/bin/envtest
@@ -63,11 +66,14 @@ vet: ## Run go vet.
 	go vet ./...
 
 .PHONY: lint
-lint: ## Check formatting and vet (what CI checks).
+lint: ## Check formatting, vet and staticcheck (what CI checks).
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	go vet ./...
 	go -C hack/scale vet ./...
 	go -C hack/images vet ./...
+	$(STATICCHECK) ./...
+	cd hack/scale && $(STATICCHECK) ./...
+	cd hack/images && $(STATICCHECK) ./...
 
 ##@ Test
 

@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -11,10 +10,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
-	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -66,10 +63,6 @@ type AgentReconciler struct {
 // +kubebuilder:rbac:groups=kubeoffer.io,resources=agents/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=kubeoffer.io,resources=agents/finalizers,verbs=update
 // +kubebuilder:rbac:groups=kubeoffer.io,resources=tasks/finalizers,verbs=update
-// +kubebuilder:rbac:groups=kubeoffer.io,resources=roles,verbs=get;list;watch
-// +kubebuilder:rbac:groups=kubeoffer.io,resources=roles/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=kubeoffer.io,resources=resourceoffers,verbs=get;list;watch;create;delete
-// +kubebuilder:rbac:groups=kubeoffer.io,resources=resourceoffers/status,verbs=get;update;patch
 
 // Reconcile converges one Agent.
 func (r *AgentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -257,61 +250,24 @@ func (r *AgentReconciler) markTasks(ctx context.Context, agent string, a *kov1.A
 	if err := r.Client.List(ctx, &tasks, client.MatchingFields{IndexTaskAgent: agent}); err != nil {
 		return fmt.Errorf("listing tasks of agent %s: %w", agent, err)
 	}
-	aware := map[types.NamespacedName]bool{}
-	var work []*kov1.Task
-	for i := range tasks.Items {
-		t := &tasks.Items[i]
-		fk := types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.FrameworkName}
-		changes := end.releaseFinalizer && controllerutil.ContainsFinalizer(t, kov1.TaskKillFinalizer)
-		if !t.Status.State.IsTerminal() {
-			if _, seen := aware[fk]; !seen {
-				aware[fk] = r.partitionAware(ctx, fk)
-			}
-			_, _, _, ok := end.fate(t, aware[fk])
-			changes = changes || ok
+	aware := map[kov1.FrameworkKey]bool{}
+	awareOf := func(t *kov1.Task) bool {
+		fk := t.FrameworkKey()
+		if _, seen := aware[fk]; !seen {
+			aware[fk] = r.partitionAware(ctx, fk)
 		}
-		if changes {
-			work = append(work, t)
-		}
+		return aware[fk]
 	}
-	errs := make([]error, len(work))
-	workqueue.ParallelizeUntil(ctx, DefaultConcurrentWrites, len(work), func(i int) {
-		t := work[i]
-		errs[i] = r.endTask(ctx, t, a, now, end, aware[types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.FrameworkName}])
-	})
-	return errors.Join(errs...)
+	ev := taskEndEvent{eventType: corev1.EventTypeWarning, action: "Agent"}
+	if a != nil {
+		ev.related = a
+	}
+	return endTasks(ctx, r.Client, r.Recorder, tasks.Items, end, awareOf, ev, now)
 }
 
-// endTask moves one live task to its fate, then releases agentd's finalizer
-// if end says so.
-func (r *AgentReconciler) endTask(ctx context.Context, t *kov1.Task, a *kov1.Agent, now time.Time, end taskEnd, partitionAware bool) error {
-	if state, reason, msg, ok := end.fate(t, partitionAware); ok && !t.Status.State.IsTerminal() {
-		next := t.DeepCopy()
-		setTerminal(&next.Status, state, reason, msg, now)
-		if err := r.Client.Status().Update(ctx, next); err != nil {
-			return client.IgnoreNotFound(fmt.Errorf("moving task %s to %s: %w", t.Name, state, err))
-		}
-		var related runtime.Object
-		if a != nil {
-			related = a
-		}
-		r.Recorder.Eventf(next, related, corev1.EventTypeWarning, reason, "Agent", "Task %s: %s", state, msg)
-		t = next
-	}
-	if !end.releaseFinalizer || !controllerutil.ContainsFinalizer(t, kov1.TaskKillFinalizer) {
-		return nil
-	}
-	next := t.DeepCopy()
-	controllerutil.RemoveFinalizer(next, kov1.TaskKillFinalizer)
-	if err := r.Client.Patch(ctx, next, client.MergeFromWithOptions(t, client.MergeFromWithOptimisticLock{})); err != nil {
-		return client.IgnoreNotFound(fmt.Errorf("releasing the kill finalizer of task %s: %w", t.Name, err))
-	}
-	return nil
-}
-
-func (r *AgentReconciler) partitionAware(ctx context.Context, fk types.NamespacedName) bool {
+func (r *AgentReconciler) partitionAware(ctx context.Context, fk kov1.FrameworkKey) bool {
 	f := &kov1.Framework{}
-	if err := r.Client.Get(ctx, fk, f); err != nil {
+	if err := r.Client.Get(ctx, fk.NamespacedName(), f); err != nil {
 		return false
 	}
 	for _, c := range f.Spec.Capabilities {

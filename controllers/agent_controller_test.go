@@ -96,3 +96,35 @@ func TestTaskFates(t *testing.T) {
 		})
 	}
 }
+
+// TestKilledFate: a torn-down framework's tasks are killed: bound ones go
+// Killing for their agent to stop, unbound ones Killed at once; a task
+// already Killing or being deleted is left to its agent.
+func TestKilledFate(t *testing.T) {
+	deleting := b.MakeTask("t", "ns", "fw").Bound("a", kov1.TaskRunning).Obj()
+	deleting.DeletionTimestamp = &metav1.Time{Time: now}
+	cases := map[string]struct {
+		task *kov1.Task
+		want kov1.TaskState // "": left alone
+	}{
+		"running: Killing":         {task: b.MakeTask("t", "ns", "fw").Bound("a", kov1.TaskRunning).Obj(), want: kov1.TaskKilling},
+		"staging: Killing":         {task: b.MakeTask("t", "ns", "fw").Bound("a", kov1.TaskStaging).Obj(), want: kov1.TaskKilling},
+		"pending: Killed":          {task: b.MakeTask("t", "ns", "fw").Obj(), want: kov1.TaskKilled},
+		"already Killing":          {task: b.MakeTask("t", "ns", "fw").Bound("a", kov1.TaskKilling).Obj()},
+		"being deleted":            {task: deleting},
+		"unreachable: Killing too": {task: b.MakeTask("t", "ns", "fw").Bound("a", kov1.TaskUnreachable).Obj(), want: kov1.TaskKilling},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			state, reason, msg, ok := killed(kov1.TaskReasonFrameworkTornDown, "framework deleted")(tc.task, true)
+			if !ok {
+				state = ""
+			} else if reason != kov1.TaskReasonFrameworkTornDown || msg != "framework deleted" {
+				t.Errorf("reason %q, message %q: want the teardown's", reason, msg)
+			}
+			if state != tc.want {
+				t.Errorf("state %q, want %q", state, tc.want)
+			}
+		})
+	}
+}

@@ -52,7 +52,8 @@ func TestFilterSetRevive(t *testing.T) {
 			for i, s := range steps {
 				f.add("ns/fw", s.agent, now.Add(s.addAt+10*time.Second), now.Add(s.addAt))
 				var got []string
-				for agent := range f.active("ns/fw", s.revived, now.Add(s.readAt)) {
+				f.prune("ns/fw", s.revived, now.Add(s.readAt))
+				for agent := range f.active("ns/fw") {
 					got = append(got, agent)
 				}
 				if diff := cmp.Diff(s.want, got); diff != "" {
@@ -60,5 +61,22 @@ func TestFilterSetRevive(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestFilterSetActiveOnlyReads: active answers without forgetting; only
+// prune drops a filter, here one that expired.
+func TestFilterSetActiveOnlyReads(t *testing.T) {
+	f := newFilterSet()
+	f.add("ns/fw", "a", now.Add(10*time.Second), now)
+	want := map[string]time.Time{"a": now.Add(10 * time.Second)}
+	for i := range 2 {
+		if diff := cmp.Diff(want, f.active("ns/fw")); diff != "" {
+			t.Fatalf("read %d: active filters (-want +got):\n%s", i, diff)
+		}
+	}
+	f.prune("ns/fw", nil, now.Add(11*time.Second))
+	if got := f.active("ns/fw"); len(got) != 0 {
+		t.Errorf("after prune past expiry, active = %v, want none", got)
 	}
 }

@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -15,7 +14,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
-	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -177,40 +175,15 @@ func (r *FrameworkReconciler) finalize(ctx context.Context, f *kov1.Framework) e
 	return client.IgnoreNotFound(r.Client.Update(ctx, f))
 }
 
-// killTasks asks for every live task of f to be killed: bound tasks go
-// Killing (their agent stops the Pod and reports Killed); unbound ones are
-// Killed at once.
+// killTasks asks for every live task of f to be killed (see killed).
 func (r *FrameworkReconciler) killTasks(ctx context.Context, f *kov1.Framework, reason, msg string) error {
 	var tasks kov1.TaskList
 	if err := r.Client.List(ctx, &tasks, client.InNamespace(f.Namespace), client.MatchingFields{IndexTaskFramework: f.Name}); err != nil {
 		return fmt.Errorf("listing tasks: %w", err)
 	}
-	now := r.Clock.Now()
-	var kills []*kov1.Task
-	for i := range tasks.Items {
-		t := &tasks.Items[i]
-		// A deleted task is being killed by its agent already (its finalizer
-		// holds it until the Pod is gone).
-		if t.Status.State.IsTerminal() || t.Status.State == kov1.TaskKilling || t.DeletionTimestamp != nil {
-			continue
-		}
-		next := t.DeepCopy()
-		state := kov1.TaskKilled
-		if t.Status.AgentName != "" {
-			state = kov1.TaskKilling
-		}
-		setTerminal(&next.Status, state, reason, msg, now)
-		kills = append(kills, next)
-	}
-	errs := make([]error, len(kills))
-	workqueue.ParallelizeUntil(ctx, DefaultConcurrentWrites, len(kills), func(i int) {
-		if err := r.Client.Status().Update(ctx, kills[i]); client.IgnoreNotFound(err) != nil {
-			errs[i] = fmt.Errorf("killing task %s: %w", kills[i].Name, err)
-			return
-		}
-		r.Recorder.Eventf(kills[i], f, corev1.EventTypeNormal, reason, "Kill", "Task %s: %s", kills[i].Status.State, msg)
-	})
-	return errors.Join(errs...)
+	notAware := func(*kov1.Task) bool { return false }
+	return endTasks(ctx, r.Client, r.Recorder, tasks.Items, taskEnd{fate: killed(reason, msg)}, notAware,
+		taskEndEvent{eventType: corev1.EventTypeNormal, action: "Kill", related: f}, r.Clock.Now())
 }
 
 // requeueOnConflict turns a conflict (the object changed since the cache
@@ -241,7 +214,7 @@ func (r *FrameworkReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	})
 	taskToFramework := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 		t := o.(*kov1.Task)
-		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.FrameworkName}}}
+		return []reconcile.Request{{NamespacedName: t.FrameworkKey().NamespacedName()}}
 	})
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&kov1.Framework{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, deletionPredicate()))).

@@ -113,7 +113,7 @@ func holdOf(l *ledger) clusterHold {
 		}
 		h.capacity.Add(a.Allocatable)
 		for role, r := range a.Reservations {
-			addTo(h.reserved, role, r.Clone(n), n)
+			resources.AddTo(h.reserved, role, r.Clone(n), n)
 		}
 	}
 	return h
@@ -269,24 +269,24 @@ func roleReservations(w *world, l *ledger) (reserved, unused map[string]resource
 		res, used := map[string]resources.Vec{}, map[string]resources.Vec{}
 		for role, r := range a.Reservations {
 			for _, anc := range chain(role) {
-				addTo(res, anc, r.Clone(n), n)
+				resources.AddTo(res, anc, r.Clone(n), n)
 			}
 		}
 		for role, u := range a.UsedByRole {
 			for _, anc := range chain(role) {
 				if res[anc] != nil {
-					addTo(used, anc, u.Clone(n), n)
+					resources.AddTo(used, anc, u.Clone(n), n)
 				}
 			}
 		}
 		for role, r := range res {
-			addTo(reserved, role, r, n)
+			resources.AddTo(reserved, role, r, n)
 			left := r.Clone(n)
 			if u := used[role]; u != nil {
 				left.Sub(u)
 				left.ClampZero()
 			}
-			addTo(unused, role, left, n)
+			resources.AddTo(unused, role, left, n)
 		}
 	}
 	return reserved, unused

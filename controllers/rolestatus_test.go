@@ -229,11 +229,11 @@ func TestRoleConsumption(t *testing.T) {
 	w := &world{now: time.Unix(0, 0), agents: map[string]*kov1.Agent{"a1": a1, "a2": a2},
 		roles: map[string]*kov1.Role{"team": b.MakeRole("team").Obj(), "team-ci": b.MakeRole("team-ci").Parent("team").Obj(),
 			"idle": b.MakeRole("idle").Obj()},
-		frameworks: map[types.NamespacedName]*kov1.Framework{}, offers: map[types.NamespacedName]*kov1.ResourceOffer{},
+		frameworks: map[kov1.FrameworkKey]*kov1.Framework{}, offers: map[types.NamespacedName]*kov1.ResourceOffer{},
 		tasks: map[types.NamespacedName]*kov1.Task{}}
 	fw := demandFramework("ci", false)
 	fw.Spec.Role = "team-ci"
-	w.frameworks[key(fw)] = fw
+	w.frameworks[fw.Key()] = fw
 	// The ci framework runs 1 cpu on a1 (inside team's reservation there)
 	// and holds an offer of 3 cpu / 1Gi on a2 (beyond team-ci's 1 cpu).
 	task := b.MakeTask("t", "ns", "ci").Offer("o-a1").Resources(b.Resources("cpu", "1")).Bound("a1", kov1.TaskRunning).Obj()
@@ -308,7 +308,7 @@ func TestRoleEventsOnce(t *testing.T) {
 	rec := events.NewFakeRecorder(10)
 	s := &Scheduler{Recorder: rec, roleConditions: conditionMemo{}}
 	w := &world{now: time.Unix(100, 0), roles: map[string]*kov1.Role{"orphan": b.MakeRole("orphan").Parent("ghost").Obj()},
-		agents: map[string]*kov1.Agent{}, frameworks: map[types.NamespacedName]*kov1.Framework{},
+		agents: map[string]*kov1.Agent{}, frameworks: map[kov1.FrameworkKey]*kov1.Framework{},
 		offers: map[types.NamespacedName]*kov1.ResourceOffer{}, tasks: map[types.NamespacedName]*kov1.Task{}}
 	w.roles["orphan"].UID = "u1"
 	l := buildLedger(w, options{}, func(string) map[string]time.Time { return nil }, nil)
@@ -346,7 +346,7 @@ func TestClusterHold(t *testing.T) {
 	w := &world{now: time.Unix(0, 0), roles: map[string]*kov1.Role{}, agents: map[string]*kov1.Agent{
 		"ok": agent("ok", true, kov1.AgentMaintenanceNone), "lost": agent("lost", false, kov1.AgentMaintenanceNone),
 		"drained": agent("drained", true, kov1.AgentMaintenanceDrain)},
-		frameworks: map[types.NamespacedName]*kov1.Framework{}, offers: map[types.NamespacedName]*kov1.ResourceOffer{},
+		frameworks: map[kov1.FrameworkKey]*kov1.Framework{}, offers: map[types.NamespacedName]*kov1.ResourceOffer{},
 		tasks: map[types.NamespacedName]*kov1.Task{}}
 	l := buildLedger(w, options{}, func(string) map[string]time.Time { return nil }, nil)
 	h := holdOf(l)

@@ -10,13 +10,13 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
 	"github.com/kubeoffer/kubeoffer/pkg/resources"
+	"github.com/kubeoffer/kubeoffer/pkg/taskstatus"
 )
 
 // usageTotals is what frameworks and roles hold, for their status.
@@ -36,8 +36,8 @@ func (s *Scheduler) syncStatus(ctx context.Context, w *world, l *ledger) {
 	for _, a := range l.snapshot.Agents {
 		total.Add(a.Allocatable)
 	}
-	perFw := map[types.NamespacedName]*usageTotals{}
-	get := func(k types.NamespacedName) *usageTotals {
+	perFw := map[kov1.FrameworkKey]*usageTotals{}
+	get := func(k kov1.FrameworkKey) *usageTotals {
 		u := perFw[k]
 		if u == nil {
 			u = &usageTotals{allocated: make(resources.Vec, n), offered: make(resources.Vec, n)}
@@ -45,10 +45,10 @@ func (s *Scheduler) syncStatus(ctx context.Context, w *world, l *ledger) {
 		}
 		return u
 	}
-	counts := map[types.NamespacedName]map[kov1.TaskState]int32{}
+	counts := map[kov1.FrameworkKey]map[kov1.TaskState]int32{}
 	stateCounts := map[kov1.TaskState]int{}
 	for _, t := range w.tasks {
-		fk := types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.FrameworkName}
+		fk := t.FrameworkKey()
 		state := t.Status.State
 		if state == "" {
 			state = kov1.TaskPending
@@ -58,7 +58,7 @@ func (s *Scheduler) syncStatus(ctx context.Context, w *world, l *ledger) {
 		}
 		counts[fk][state]++
 		stateCounts[state]++
-		if isBound(t) {
+		if taskstatus.HoldsResources(t) {
 			get(fk).allocated.Add(l.dims.FromList(t.Charged()).Clone(n))
 		}
 	}
@@ -67,7 +67,7 @@ func (s *Scheduler) syncStatus(ctx context.Context, w *world, l *ledger) {
 		if ov == nil {
 			continue
 		}
-		get(types.NamespacedName{Namespace: o.Namespace, Name: o.Spec.FrameworkName}).offered.Add(ov.Resources)
+		get(o.FrameworkKey()).offered.Add(ov.Resources)
 		patches = appendPatch(patches, offerStatusPatch(l, o, ov.Resources, ov.Ports))
 	}
 	perRole := map[string]*usageTotals{}
@@ -86,7 +86,7 @@ func (s *Scheduler) syncStatus(ctx context.Context, w *world, l *ledger) {
 			ru.offered.Add(u.offered)
 		}
 		share := shareOf(u, total)
-		s.Metrics.FrameworkShare.WithLabelValues(frameworkKey(k.Namespace, k.Name), role).Set(share)
+		s.Metrics.FrameworkShare.WithLabelValues(k.String(), role).Set(share)
 		patches = appendPatch(patches, frameworkStatusPatch(l, f, u, share, counts[k]))
 	}
 	reserved, unused := roleReservations(w, l)

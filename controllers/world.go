@@ -8,7 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	nodev1 "k8s.io/api/node/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -16,6 +15,7 @@ import (
 	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
 	"github.com/kubeoffer/kubeoffer/pkg/allocator"
 	"github.com/kubeoffer/kubeoffer/pkg/resources"
+	"github.com/kubeoffer/kubeoffer/pkg/taskstatus"
 )
 
 // world is the master's view of every kubeoffer object in one scheduling
@@ -26,7 +26,7 @@ type world struct {
 	now        time.Time
 	agents     map[string]*kov1.Agent
 	roles      map[string]*kov1.Role
-	frameworks map[types.NamespacedName]*kov1.Framework
+	frameworks map[kov1.FrameworkKey]*kov1.Framework
 	offers     map[types.NamespacedName]*kov1.ResourceOffer
 	tasks      map[types.NamespacedName]*kov1.Task
 	// runtimeClasses by name, for the Pod overhead a task is charged.
@@ -53,20 +53,6 @@ func (w *world) podOverhead(t *kov1.Task) (corev1.ResourceList, error) {
 
 func key(o metav1.Object) types.NamespacedName {
 	return types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetName()}
-}
-
-// frameworkKey is the allocator's key for a framework.
-func frameworkKey(ns, name string) string { return ns + "/" + name }
-
-// isBound reports whether a task holds resources on an agent: bound and not
-// terminal.
-func isBound(t *kov1.Task) bool {
-	return t.Status.AgentName != "" && !t.Status.State.IsTerminal()
-}
-
-// isPending reports whether a task waits for admission or placement.
-func isPending(t *kov1.Task) bool {
-	return t.DeletionTimestamp == nil && (t.Status.State == "" || t.Status.State == kov1.TaskPending)
 }
 
 // frameworkLive reports whether f may run tasks and be offered resources.
@@ -141,7 +127,7 @@ func buildLedger(w *world, opts options, filters func(fw string) map[string]time
 			Allocatable: d.FromList(a.Status.Allocatable),
 			FreePorts:   resources.NewPortSet(a.Status.Ports...),
 			Offerable:   agentState(a) == allocator.AgentOK,
-			HasGPU:      hasGPU(a.Status.Allocatable),
+			HasGPU:      resources.HasGPU(a.Status.Allocatable),
 			UsedByRole:  map[string]resources.Vec{},
 		}
 		if av.Attributes == nil {
@@ -164,7 +150,7 @@ func buildLedger(w *world, opts options, filters func(fw string) map[string]time
 				rv.Guarantee = d.FromList(q.Guarantee)
 			}
 			if len(q.Limit) > 0 {
-				rv.Limit = limitVec(d, q.Limit)
+				rv.Limit = d.Limit(q.Limit)
 			}
 		}
 		s.Roles[name] = rv
@@ -174,7 +160,7 @@ func buildLedger(w *world, opts options, filters func(fw string) map[string]time
 		if !frameworkLive(f) {
 			continue
 		}
-		fk := frameworkKey(f.Namespace, f.Name)
+		fk := f.Key().String()
 		fv := &allocator.Framework{
 			Key: fk, Namespace: f.Namespace, Name: f.Name, Role: roleOf(f),
 			Suppressed:    f.Spec.Offers == kov1.OfferModeSuppressed || builtinIdle[fk],
@@ -231,29 +217,29 @@ func buildLedger(w *world, opts options, filters func(fw string) map[string]time
 		t := w.tasks[k]
 		need := d.FromList(t.Charged()).Clone(n)
 		if t.Status.AgentName != "" && t.Spec.OfferName != "" {
-			ok := types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.OfferName}
-			u := l.usage[ok]
+			offerKey := types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.OfferName}
+			u := l.usage[offerKey]
 			if u == nil {
 				u = &offerUsage{resources: make(resources.Vec, n)}
-				l.usage[ok] = u
+				l.usage[offerKey] = u
 			}
 			u.resources.Add(need)
 			u.ports = u.ports.Union(resources.NewPortSet(t.Spec.Ports...))
 			u.tasks = append(u.tasks, t.Name)
 		}
-		if !isBound(t) {
+		if !taskstatus.HoldsResources(t) {
 			continue
 		}
 		role := kov1.DefaultRole
-		if f := w.frameworks[types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.FrameworkName}]; f != nil {
+		if f := w.frameworks[t.FrameworkKey()]; f != nil {
 			role = roleOf(f)
 		}
 		if a := l.agents[t.Status.AgentName]; a != nil {
 			a.Allocated.Add(need)
 			a.FreePorts = a.FreePorts.Subtract(resources.NewPortSet(t.Spec.Ports...))
-			addTo(a.UsedByRole, role, need, n)
+			resources.AddTo(a.UsedByRole, role, need, n)
 		}
-		if f := l.fws[frameworkKey(t.Namespace, t.Spec.FrameworkName)]; f != nil {
+		if f := l.fws[t.FrameworkKey().String()]; f != nil {
 			f.Allocated.Add(need)
 		}
 	}
@@ -270,7 +256,7 @@ func buildLedger(w *world, opts options, filters func(fw string) map[string]time
 			left.ClampZero()
 			ports = ports.Subtract(u.ports)
 		}
-		ov := &allocator.Offer{Namespace: o.Namespace, Name: o.Name, Framework: frameworkKey(o.Namespace, o.Spec.FrameworkName),
+		ov := &allocator.Offer{Namespace: o.Namespace, Name: o.Name, Framework: o.FrameworkKey().String(),
 			Agent: o.Spec.AgentName, Node: o.Spec.NodeName, Role: o.Spec.Role, Resources: left, Ports: ports,
 			Attributes: labels.Set(o.Spec.Attributes)}
 		if o.Spec.ExpirationTime != nil {
@@ -281,7 +267,7 @@ func buildLedger(w *world, opts options, filters func(fw string) map[string]time
 		if a := l.agents[o.Spec.AgentName]; a != nil {
 			a.Offered.Add(left)
 			a.FreePorts = a.FreePorts.Subtract(ports)
-			addTo(a.UsedByRole, o.Spec.Role, left, n)
+			resources.AddTo(a.UsedByRole, o.Spec.Role, left, n)
 		}
 		if f := l.fws[ov.Framework]; f != nil {
 			f.Allocated.Add(left)
@@ -304,14 +290,14 @@ func (l *ledger) setBuiltinDemand(w *world, n int) {
 	smallest := map[string]resources.Vec{}
 	waiting := map[string]int{}
 	for _, t := range w.tasks {
-		if !isPending(t) || t.Spec.OfferName != "" {
+		if !taskstatus.IsPending(t) || t.Spec.OfferName != "" {
 			continue
 		}
-		f := w.frameworks[types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.FrameworkName}]
+		f := w.frameworks[t.FrameworkKey()]
 		if f == nil || f.Spec.Scheduler == nil {
 			continue
 		}
-		fk := frameworkKey(f.Namespace, f.Name)
+		fk := f.Key().String()
 		need := l.dims.FromList(t.Spec.Resources).Clone(n)
 		if demand[fk] == nil {
 			demand[fk] = make(resources.Vec, n)
@@ -337,7 +323,7 @@ func (l *ledger) setBuiltinDemand(w *world, n int) {
 		}
 	}
 	for _, f := range l.snapshot.Frameworks {
-		wf := w.frameworks[types.NamespacedName{Namespace: f.Namespace, Name: f.Name}]
+		wf := w.frameworks[kov1.FrameworkKey{Namespace: f.Namespace, Name: f.Name}]
 		if wf == nil || wf.Spec.Scheduler == nil || f.Suppressed || demand[f.Key] == nil {
 			continue
 		}
@@ -395,35 +381,6 @@ func roleOf(f *kov1.Framework) string {
 	return f.Spec.Role
 }
 
-// limitVec turns a quota limit into a Vec with -1 for resources it does not
-// name (unlimited).
-func limitVec(d *resources.Dims, rl corev1.ResourceList) resources.Vec {
-	v := d.FromList(rl)
-	out := make(resources.Vec, d.Len())
-	for i := range out {
-		out[i] = -1
-	}
-	for name := range rl {
-		i := d.Index(name)
-		out[i] = v[i]
-	}
-	return out
-}
-
-func hasGPU(rl corev1.ResourceList) bool {
-	q, ok := rl["nvidia.com/gpu"]
-	return ok && q.Cmp(resource.Quantity{}) > 0
-}
-
-func addTo(m map[string]resources.Vec, k string, v resources.Vec, n int) {
-	cur, ok := m[k]
-	if !ok {
-		cur = make(resources.Vec, n)
-		m[k] = cur
-	}
-	cur.Add(v)
-}
-
 func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
@@ -433,16 +390,19 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-func sortedNNKeys[V any](m map[types.NamespacedName]V) []types.NamespacedName {
-	out := make([]types.NamespacedName, 0, len(m))
+// sortedNNKeys returns m's keys, object keys or framework keys, by
+// namespace then name.
+func sortedNNKeys[K ~struct{ Namespace, Name string }, V any](m map[K]V) []K {
+	out := make([]K, 0, len(m))
 	for k := range m {
 		out = append(out, k)
 	}
 	sort.Slice(out, func(i, j int) bool {
-		if out[i].Namespace != out[j].Namespace {
-			return out[i].Namespace < out[j].Namespace
+		a, b := types.NamespacedName(out[i]), types.NamespacedName(out[j])
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
 		}
-		return out[i].Name < out[j].Name
+		return a.Name < b.Name
 	})
 	return out
 }

@@ -50,10 +50,10 @@ func TestBuiltinDemand(t *testing.T) {
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			w := &world{now: time.Unix(0, 0), agents: map[string]*kov1.Agent{}, roles: map[string]*kov1.Role{},
-				frameworks: map[types.NamespacedName]*kov1.Framework{}, offers: map[types.NamespacedName]*kov1.ResourceOffer{},
+				frameworks: map[kov1.FrameworkKey]*kov1.Framework{}, offers: map[types.NamespacedName]*kov1.ResourceOffer{},
 				tasks: map[types.NamespacedName]*kov1.Task{}}
 			for _, f := range tc.frameworks {
-				w.frameworks[key(f)] = f
+				w.frameworks[f.Key()] = f
 			}
 			for _, x := range tc.tasks {
 				w.tasks[key(x)] = x
@@ -107,7 +107,7 @@ func TestLedgerOfferAttributes(t *testing.T) {
 	o := demandOffer("o1", "b", "2")
 	o.Spec.Attributes = map[string]string{corev1.LabelHostname: "a", "zone": "z1"}
 	w := &world{now: time.Unix(0, 0), agents: map[string]*kov1.Agent{}, roles: map[string]*kov1.Role{},
-		frameworks: map[types.NamespacedName]*kov1.Framework{}, offers: map[types.NamespacedName]*kov1.ResourceOffer{key(o): o},
+		frameworks: map[kov1.FrameworkKey]*kov1.Framework{}, offers: map[types.NamespacedName]*kov1.ResourceOffer{key(o): o},
 		tasks: map[types.NamespacedName]*kov1.Task{}}
 	l := buildLedger(w, options{}, func(string) map[string]time.Time { return nil }, nil)
 	got := map[string]string(l.offers[key(o)].Attributes)
@@ -144,7 +144,7 @@ func TestFrameworkMinimums(t *testing.T) {
 			f := demandFramework("fw", tc.builtin)
 			f.Spec.OfferConstraints = tc.constraints
 			w := &world{now: time.Unix(0, 0), agents: map[string]*kov1.Agent{}, roles: map[string]*kov1.Role{},
-				frameworks: map[types.NamespacedName]*kov1.Framework{key(f): f}, offers: map[types.NamespacedName]*kov1.ResourceOffer{},
+				frameworks: map[kov1.FrameworkKey]*kov1.Framework{f.Key(): f}, offers: map[types.NamespacedName]*kov1.ResourceOffer{},
 				tasks: map[types.NamespacedName]*kov1.Task{}}
 			if tc.builtin {
 				for _, x := range []*kov1.Task{demandTask("t1", "fw", "1", ""), demandTask("t2", "fw", "3", "")} {

@@ -6,6 +6,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
+	"github.com/kubeoffer/kubeoffer/pkg/taskstatus"
 )
 
 // Scheduler is what a framework implements (mesos-go's Scheduler). The
@@ -158,19 +159,18 @@ func (d *Driver) loop(ctx context.Context) {
 // nil, the tasks are looked up in the informer cache (their updates may
 // have been delivered before Accept registered them).
 func (d *Driver) settleAccepts(ctx context.Context, t *kov1.Task) {
-	settled := func(task *kov1.Task) bool { return task.Status.State != "" && task.Status.State != kov1.TaskPending }
 	d.mu.Lock()
 	var done []string
 	for offer, names := range d.accepts {
 		for name := range names {
 			switch {
 			case t != nil:
-				if t.Name == name && t.Spec.OfferName == offer && settled(t) {
+				if t.Name == name && t.Spec.OfferName == offer && taskstatus.IsSettled(t) {
 					delete(names, name)
 				}
 			default:
 				cached := &kov1.Task{}
-				if d.cache.Get(ctx, types.NamespacedName{Namespace: d.cfg.Namespace, Name: name}, cached) == nil && settled(cached) {
+				if d.cache.Get(ctx, types.NamespacedName{Namespace: d.cfg.Namespace, Name: name}, cached) == nil && taskstatus.IsSettled(cached) {
 					delete(names, name)
 				}
 			}

@@ -10,6 +10,7 @@ import (
 	resourcehelper "k8s.io/component-helpers/resource"
 
 	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
+	"github.com/kubeoffer/kubeoffer/pkg/taskstatus"
 )
 
 // StatusInput is everything an Agent's status is computed from.
@@ -25,12 +26,6 @@ type StatusInput struct {
 	Attributes      map[string]string
 	Ports           []kov1.PortRange
 	SystemReserved  corev1.ResourceList
-}
-
-// holdsResources reports whether a task still holds its agent's resources:
-// bound and not terminal. The master's ledger counts the same tasks.
-func holdsResources(t *kov1.Task) bool {
-	return t.Status.AgentName != "" && t.Status.State != "" && t.Status.State != kov1.TaskPending && !t.Status.State.IsTerminal()
 }
 
 // ComputeStatus is the Agent status agentd reports, except the master's
@@ -61,7 +56,7 @@ func ComputeStatus(in StatusInput, prev kov1.AgentStatus, generation int64, now 
 	allocated := corev1.ResourceList{}
 	for i := range in.Tasks {
 		t := &in.Tasks[i]
-		if !holdsResources(t) {
+		if !taskstatus.HoldsResources(t) {
 			continue
 		}
 		live[string(t.UID)] = true

@@ -286,5 +286,5 @@ type FrameworkList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&Framework{}, &FrameworkList{})
+	register(&Framework{}, &FrameworkList{})
 }

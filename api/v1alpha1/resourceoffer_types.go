@@ -145,5 +145,5 @@ type ResourceOfferList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&ResourceOffer{}, &ResourceOfferList{})
+	register(&ResourceOffer{}, &ResourceOfferList{})
 }

@@ -277,5 +277,5 @@ type RoleList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&Role{}, &RoleList{})
+	register(&Role{}, &RoleList{})
 }

@@ -323,5 +323,5 @@ type TaskList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&Task{}, &TaskList{})
+	register(&Task{}, &TaskList{})
 }

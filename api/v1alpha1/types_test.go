@@ -5,6 +5,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 func TestTaskStateIsTerminal(t *testing.T) {
@@ -50,5 +51,26 @@ func TestTaskCharged(t *testing.T) {
 	}
 	if task.Spec.Resources.Cpu().Cmp(q("1")) != 0 {
 		t.Errorf("Charged() changed spec.resources to %v", task.Spec.Resources)
+	}
+}
+
+// TestFrameworkKey: a framework, its tasks and its offers agree on its key,
+// and a framework of the same name in another namespace is another key.
+func TestFrameworkKey(t *testing.T) {
+	f := &Framework{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "spark"}}
+	task := &Task{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "t1"}, Spec: TaskSpec{FrameworkName: "spark"}}
+	offer := &ResourceOffer{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "o1"}, Spec: ResourceOfferSpec{FrameworkName: "spark"}}
+	other := &Framework{ObjectMeta: metav1.ObjectMeta{Namespace: "team-b", Name: "spark"}}
+	if task.FrameworkKey() != f.Key() || offer.FrameworkKey() != f.Key() {
+		t.Errorf("task key %v and offer key %v, want the framework's %v", task.FrameworkKey(), offer.FrameworkKey(), f.Key())
+	}
+	if other.Key() == f.Key() {
+		t.Errorf("frameworks in two namespaces share the key %v", f.Key())
+	}
+	if got, want := f.Key().String(), "team-a/spark"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	if got, want := f.Key().NamespacedName().String(), "team-a/spark"; got != want {
+		t.Errorf("NamespacedName() = %q, want %q", got, want)
 	}
 }

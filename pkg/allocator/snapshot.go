@@ -111,7 +111,7 @@ type Role struct {
 
 // Framework is a framework the allocator may offer to.
 type Framework struct {
-	// Key is "namespace/name".
+	// Key is the framework's kov1.FrameworkKey in its text form, "namespace/name".
 	Key       string
 	Namespace string
 	Name      string

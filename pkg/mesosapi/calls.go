@@ -108,14 +108,6 @@ func (s *Server) teardown(ctx context.Context, st *stream) error {
 	return nil
 }
 
-// refusal is a launch kubeoffer refused before it made a Task.
-type refusal struct {
-	ids    []string
-	state  mesospb.TaskState
-	reason mesospb.TaskStatus_Reason
-	msg    string
-}
-
 // launchIDs lists the Mesos task ids an ACCEPT's operations launch.
 func launchIDs(ops []*mesospb.Offer_Operation) []string {
 	var ids []string

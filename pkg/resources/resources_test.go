@@ -176,3 +176,54 @@ func TestVecSaturates(t *testing.T) {
 		t.Errorf("free after 100000 maximal tasks = %v, want none", free)
 	}
 }
+
+func TestLimit(t *testing.T) {
+	cases := map[string]struct {
+		limit corev1.ResourceList
+		want  Vec
+	}{
+		"nothing named is unlimited":  {limit: nil, want: Vec{-1, -1}},
+		"cpu named, memory unlimited": {limit: list("cpu", "2"), want: Vec{2000, -1}},
+		"a zero limit is zero":        {limit: list("memory", "0"), want: Vec{-1, 0}},
+		"an extended resource":        {limit: list("nvidia.com/gpu", "1"), want: Vec{-1, -1, 1}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, NewDims().Limit(tc.limit)); diff != "" {
+				t.Errorf("Limit (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestHasGPU(t *testing.T) {
+	cases := map[string]struct {
+		rl   corev1.ResourceList
+		want bool
+	}{
+		"none":        {rl: list("cpu", "4"), want: false},
+		"zero GPUs":   {rl: list("nvidia.com/gpu", "0"), want: false},
+		"one GPU":     {rl: list("cpu", "4", "nvidia.com/gpu", "1"), want: true},
+		"another GPU": {rl: list("amd.com/gpu", "1"), want: false},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if got := HasGPU(tc.rl); got != tc.want {
+				t.Errorf("HasGPU = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestAddTo(t *testing.T) {
+	m := map[string]Vec{}
+	v := Vec{1, 2}
+	AddTo(m, "a", v, 3)
+	AddTo(m, "a", Vec{10, 20, 30}, 3)
+	AddTo(m, "b", v, 2)
+	v[0] = 100
+	want := map[string]Vec{"a": {11, 22, 30}, "b": {1, 2}}
+	if diff := cmp.Diff(want, m); diff != "" {
+		t.Errorf("AddTo (-want +got):\n%s", diff)
+	}
+}

@@ -252,7 +252,7 @@ func Final(w *World) []Violation {
 	}
 	for _, k := range sortedKeys(w.Offers) {
 		o := w.Offers[k]
-		f := w.Frameworks[types.NamespacedName{Namespace: o.Namespace, Name: o.Spec.FrameworkName}]
+		f := w.Frameworks[o.FrameworkKey().NamespacedName()]
 		if f == nil || f.DeletionTimestamp != nil || meta.IsStatusConditionTrue(f.Status.Conditions, kov1.FrameworkTornDownCondition) {
 			out = append(out, Violation{Rule: OfferOfTornDownFramework,
 				Message: fmt.Sprintf("offer %s is left for framework %s, which is gone or torn down", k, o.Spec.FrameworkName), Objects: []string{offerRef(o)}})

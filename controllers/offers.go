@@ -1,0 +1,131 @@
+package controllers
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
+	"github.com/kubeoffer/kubeoffer/pkg/allocator"
+)
+
+// makeOffers runs the allocator and creates its offers, counting each
+// offer made for the allocator's ties.
+func (s *Scheduler) makeOffers(ctx context.Context, w *world, l *ledger) {
+	s.counts.retain(l.fws)
+	allocs := allocator.Allocate(l.snapshot)
+	offers := make([]*kov1.ResourceOffer, len(allocs))
+	for i, o := range allocs {
+		f := l.fws[o.Framework]
+		fw := w.frameworks[kov1.FrameworkKey{Namespace: f.Namespace, Name: f.Name}]
+		offer := &kov1.ResourceOffer{
+			ObjectMeta: metav1.ObjectMeta{
+				GenerateName: offerNamePrefix(f.Name, o.Agent),
+				Namespace:    f.Namespace,
+				Labels:       map[string]string{kov1.LabelFramework: kov1.LabelValue(f.Name), kov1.LabelAgent: kov1.LabelValue(o.Agent)},
+				OwnerReferences: []metav1.OwnerReference{{APIVersion: kov1.GroupVersion.String(), Kind: "Framework",
+					Name: fw.Name, UID: fw.UID}},
+			},
+			Spec: kov1.ResourceOfferSpec{
+				FrameworkName: f.Name, AgentName: o.Agent, NodeName: o.Node, Role: o.Role,
+				Resources: l.dims.ToList(o.Resources), Ports: []kov1.PortRange(o.Ports), Attributes: map[string]string(o.Attributes),
+			},
+		}
+		if len(offer.Spec.Attributes) == 0 {
+			offer.Spec.Attributes = nil
+		}
+		if s.Options.OfferTimeout > 0 {
+			offer.Spec.ExpirationTime = &metav1.Time{Time: w.now.Add(s.Options.OfferTimeout).Truncate(time.Second)}
+		}
+		offers[i] = offer
+	}
+	errs := make([]error, len(offers))
+	s.parallelize(ctx, len(offers), func(i int) { errs[i] = s.Client.Create(ctx, offers[i]) })
+	for i, offer := range offers {
+		o := allocs[i]
+		fw := w.frameworks[offer.FrameworkKey()]
+		if errs[i] != nil {
+			ctrl.LoggerFrom(ctx).Error(errs[i], "Failed to create offer", "Framework", klog.KObj(fw), "Agent", o.Agent)
+			continue
+		}
+		s.assumed.offerCreated(offer, w.now)
+		s.counts.add(o.Framework)
+		w.offers[key(offer)] = offer
+		s.Metrics.OffersSent.WithLabelValues(o.Framework).Inc()
+		s.Recorder.Eventf(offer, fw, corev1.EventTypeNormal, "Offered", "Offer", "Offered %s of agent %s to framework %s as role %s",
+			describe(offer.Spec.Resources), o.Agent, offer.Spec.FrameworkName, o.Role)
+	}
+}
+
+// offerNamePrefix is "<framework>-<agent>-", shortened to leave room for
+// the API server's random suffix.
+func offerNamePrefix(framework, agent string) string {
+	p := framework + "-" + agent
+	if len(p) > 200 {
+		p = p[:200]
+	}
+	return strings.TrimRight(p, "-.") + "-"
+}
+
+func describe(rl corev1.ResourceList) string {
+	names := make([]string, 0, len(rl))
+	for n := range rl {
+		names = append(names, string(n))
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		q := rl[corev1.ResourceName(n)]
+		parts[i] = n + " " + q.String()
+	}
+	return strings.Join(parts, ", ")
+}
+
+// allocationCounts is how many offers each framework has been made since
+// this master took the lead: Mesos's DRF sorter keeps the same count per
+// client (and loses it on failover too), and breaks equal shares by it, so
+// frameworks that return their offers take turns instead of the first by
+// name winning every pass. It owns its lock.
+type allocationCounts struct {
+	mu sync.Mutex
+	m  map[string]uint64
+}
+
+func newAllocationCounts() *allocationCounts { return &allocationCounts{m: map[string]uint64{}} }
+
+// add counts one offer made to framework fw.
+func (c *allocationCounts) add(fw string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m[fw]++
+}
+
+// get returns a copy of the counts, for a snapshot.
+func (c *allocationCounts) get() map[string]uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]uint64, len(c.m))
+	for k, v := range c.m {
+		out[k] = v
+	}
+	return out
+}
+
+// retain forgets frameworks that are gone, as Mesos's sorter forgets a
+// removed client.
+func (c *allocationCounts) retain(live map[string]*allocator.Framework) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k := range c.m {
+		if _, ok := live[k]; !ok {
+			delete(c.m, k)
+		}
+	}
+}
