@@ -14,6 +14,9 @@ STATICCHECK ?= $(shell go -C $(CURDIR)/hack/tools tool -n staticcheck)
 # proxy at the versions pinned in hack/kube and hack/etcd, cached in bin/.
 KUBEBUILDER_ASSETS ?= $(CURDIR)/bin/envtest
 GO_TEST_FLAGS ?= -race -count=1
+# How long `make fuzz` runs each fuzz target, and how long `make test` does.
+FUZZTIME ?= 10s
+CI_FUZZTIME ?= 10s
 # The scale harness's grids (make bench; FULL=1 make bench).
 BENCH_GRID ?= -agents 100,1000 -frameworks 1,10 -tasks 1000
 BENCH_GRID_FULL ?= -agents 100,1000,5000 -frameworks 1,10,100 -tasks 10000
@@ -101,9 +104,19 @@ helm: ## Build (once) the Helm CLI from the module proxy into bin/helm/.
 test-e2e: mesos-clients ## End-to-end tests: helm install on a real local cluster (root; see hack/cluster.sh), real containers.
 	hack/e2e.sh
 
+.PHONY: fuzz
+fuzz: ## Fuzz every Fuzz target for FUZZTIME (default 10s) each, one after another; new failures land in testdata/fuzz/.
+	@for pkg in $$(git grep -l '^func Fuzz' -- '*_test.go' | xargs -n1 dirname | sort -u); do \
+		for target in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$pkg/*_test.go); do \
+			echo "== fuzz ./$$pkg $$target for $(FUZZTIME)"; \
+			go test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; \
+		done; \
+	done
+
 .PHONY: test
-test: lint verify-generated envtest-assets helm mesos-clients ## Everything CI runs: lint, generated-code check, unit, integration and end-to-end tests.
+test: lint verify-generated envtest-assets helm mesos-clients ## Everything CI runs: lint, generated-code check, unit, integration, a short fuzz run and end-to-end tests.
 	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" go test $(GO_TEST_FLAGS) ./...
+	$(MAKE) fuzz FUZZTIME=$(CI_FUZZTIME)
 	$(MAKE) test-e2e
 
 ##@ Build and run

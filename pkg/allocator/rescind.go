@@ -93,17 +93,27 @@ func Rescinds(s *Snapshot, in RescindInput) []Rescind {
 	}
 	// An agent whose allocatable shrank below what it has given out gets its
 	// offers back, largest first, until it is whole.
+	// Offers already rescinded above give their resources back first.
 	byAgent := map[string][]*Offer{}
+	returned := map[string]resources.Vec{}
+	n := s.Dims.Len()
 	for _, o := range s.Offers {
 		if !rescinded[o] {
 			byAgent[o.Agent] = append(byAgent[o.Agent], o)
+			continue
 		}
+		if returned[o.Agent] == nil {
+			returned[o.Agent] = make(resources.Vec, n)
+		}
+		returned[o.Agent].Add(o.Resources)
 	}
-	n := s.Dims.Len()
 	for _, a := range s.Agents {
 		over := a.Allocated.Clone(n)
 		over.Add(a.Offered)
 		over.Sub(a.Allocatable.Clone(n))
+		if r := returned[a.Name]; r != nil {
+			over.Sub(r)
+		}
 		offers := byAgent[a.Name]
 		sortLargestFirst(offers, s)
 		for _, o := range offers {
@@ -136,6 +146,14 @@ func quotaRescinds(s *Snapshot, in RescindInput, done map[*Offer]bool) []Rescind
 	leafOf := map[string]*node{}
 	for _, st := range states {
 		leafOf[st.fw.Key] = st.leaf
+	}
+	// Offers already rescinded no longer count toward their roles.
+	for _, o := range s.Offers {
+		if done[o] {
+			for up := leafOf[o.Framework]; up != nil; up = up.parent {
+				up.consumed.Sub(o.Resources)
+			}
+		}
 	}
 	offers := append([]*Offer(nil), s.Offers...)
 	sortLargestFirst(offers, s)

@@ -145,8 +145,11 @@ func buildTree(s *Snapshot, total resources.Vec, states []*fwState) *tree {
 				nd.weight = float64(r.Weight)
 			}
 			nd.guarantee, nd.limit = r.Guarantee, r.Limit
+			// Mark the role before following its parent, so a role named as
+			// its own parent (stored before the API refused it) becomes
+			// top-level instead of its own ancestor.
+			seen[name] = true
 			if r.Parent != "" && !seen[r.Parent] {
-				seen[name] = true
 				parent = get(r.Parent, seen)
 			}
 		}
