@@ -97,7 +97,10 @@ const (
 	TaskReasonAgentUnreachable      = "AgentUnreachable"
 	TaskReasonAgentMaintenance      = "AgentMaintenance"
 	TaskReasonPodVanished           = "PodVanished"
-	TaskReasonWaitingForOffer       = "WaitingForOffer"
+	// TaskReasonNotLaunched: the task was bound to an agent that was cut
+	// off before it launched the Pod; the task never ran (Dropped).
+	TaskReasonNotLaunched     = "NotLaunched"
+	TaskReasonWaitingForOffer = "WaitingForOffer"
 )
 
 // Task condition types.
