@@ -138,6 +138,7 @@ type chaosReport struct {
 	Kills      []*leaderKill          `json:"leaderKills"`
 	Tasks      accounting             `json:"-"`
 	Endings    map[string]int         `json:"endings"`
+	CameBack   int                    `json:"finishedAfterUnreachable"`
 	Created    int                    `json:"created"`
 	Violations []invariants.Violation `json:"violations"`
 	Checker    invariants.Stats       `json:"checker"`
@@ -355,6 +356,7 @@ func runChaos(o chaosOptions) (*chaosReport, error) {
 	r.mu.Unlock()
 	rep.Tasks = account(tasks.Items, facts)
 	dumpUnexplained(filepath.Join(o.Out, "unexplained-tasks.yaml"), tasks.Items, facts)
+	rep.CameBack = rep.Tasks.CameBack
 	rep.Endings = map[string]int{}
 	for e, n := range rep.Tasks.ByEnding {
 		rep.Endings[e.String()] = n
@@ -817,7 +819,8 @@ func (rep *chaosReport) print(w io.Writer) {
 		fmt.Fprintf(w, "offers resumed after a leader kill (kill → first offer by another replica): median %s, max %s over %d kills\n",
 			median(resumes).Round(100*time.Millisecond), resumes[len(resumes)-1].Round(100*time.Millisecond), len(resumes))
 	}
-	fmt.Fprintf(w, "tasks: %d created, %d finished; by final state:\n", rep.Created, rep.Tasks.byState()[kov1.TaskFinished])
+	fmt.Fprintf(w, "tasks: %d created, %d finished (%d of them after going Unreachable); by final state:\n",
+		rep.Created, rep.Tasks.byState()[kov1.TaskFinished], rep.Tasks.CameBack)
 	endings := make([]string, 0, len(rep.Endings))
 	for e := range rep.Endings {
 		endings = append(endings, e)

@@ -90,6 +90,9 @@ type accounting struct {
 	Total       int
 	ByEnding    map[ending]int
 	Unexplained []string
+	// CameBack are the tasks that went Unreachable and then Finished once
+	// their agent was back (partition-aware frameworks).
+	CameBack int
 }
 
 func account(tasks []kov1.Task, facts runFacts) accounting {
@@ -97,6 +100,9 @@ func account(tasks []kov1.Task, facts runFacts) accounting {
 	for i := range tasks {
 		t := &tasks[i]
 		a.ByEnding[ending{orPending(t.Status.State), t.Status.Reason}]++
+		if t.Status.State == kov1.TaskFinished && wentThrough(t, kov1.TaskUnreachable) {
+			a.CameBack++
+		}
 		if ok, why := explain(t, facts); !ok {
 			a.Unexplained = append(a.Unexplained, fmt.Sprintf("task %s/%s (framework %s, agent %q): %s", t.Namespace, t.Name,
 				t.Spec.FrameworkName, t.Status.AgentName, why))
@@ -113,4 +119,14 @@ func (a accounting) byState() map[kov1.TaskState]int {
 		out[e.State] += n
 	}
 	return out
+}
+
+// wentThrough reports whether the task's history shows state.
+func wentThrough(t *kov1.Task, state kov1.TaskState) bool {
+	for _, h := range t.Status.History {
+		if h.State == state {
+			return true
+		}
+	}
+	return false
 }

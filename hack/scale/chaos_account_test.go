@@ -59,9 +59,11 @@ func TestAccount(t *testing.T) {
 	fin := *b.MakeTask("a", "chaos", "fw").Bound("n", kov1.TaskFinished).Obj()
 	fin.Status.Reason = kov1.TaskReasonContainersCompleted
 	run := *b.MakeTask("b", "chaos", "fw").Bound("n", kov1.TaskRunning).Obj()
-	got := account([]kov1.Task{fin, fin, run}, facts)
+	back := *fin.DeepCopy()
+	back.Status.History = []kov1.TaskTransition{{State: kov1.TaskRunning}, {State: kov1.TaskUnreachable}, {State: kov1.TaskRunning}, {State: kov1.TaskFinished}}
+	got := account([]kov1.Task{fin, back, run}, facts)
 	want := accounting{Total: 3, ByEnding: map[ending]int{{kov1.TaskFinished, kov1.TaskReasonContainersCompleted}: 2, {kov1.TaskRunning, ""}: 1},
-		Unexplained: []string{`task chaos/b (framework fw, agent "n"): still Running at the end`}}
+		Unexplained: []string{`task chaos/b (framework fw, agent "n"): still Running at the end`}, CameBack: 1}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("accounting (-want +got):\n%s", diff)
 	}
