@@ -38,6 +38,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
+	"github.com/kubeoffer/kubeoffer/pkg/taskstatus"
 	"github.com/kubeoffer/kubeoffer/test/controlplane"
 	"github.com/kubeoffer/kubeoffer/test/invariants"
 )
@@ -55,6 +56,7 @@ type chaosOptions struct {
 	HeartbeatInterval time.Duration
 	Timeout           time.Duration
 	Out               string
+	Sabotage          bool
 }
 
 // chaosMain is `scale chaos`: the chaos run. It returns the exit code.
@@ -71,6 +73,8 @@ func chaosMain(args []string) int {
 	fs.DurationVar(&o.AgentTimeout, "agent-timeout", 20*time.Second, "The master's --agent-timeout.")
 	fs.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", 2*time.Second, "How often the simulated agents renew their heartbeat.")
 	fs.DurationVar(&o.Timeout, "timeout", 30*time.Minute, "Give up (and fail) after this long.")
+	fs.BoolVar(&o.Sabotage, "sabotage", false, "Half way through, launch a second Pod for a running task and bind a task by hand to a busy agent with all "+
+		"of its allocatable, to show that the checker catches both and the run fails.")
 	fs.StringVar(&o.Out, "out", "", "Folder for the report and the masters' logs (default results/chaos-<seed>-<time>).")
 	_ = fs.Parse(args)
 	ctrl.SetLogger(zap.New(zap.Level(zapcore.ErrorLevel)))
@@ -276,6 +280,14 @@ func runChaos(o chaosOptions) (*chaosReport, error) {
 	}
 	go r.progress(ctx, tracker, checker)
 
+	if o.Sabotage {
+		go func() {
+			for r.work.tickets.createdCount() < o.Tasks/2 && ctx.Err() == nil {
+				time.Sleep(100 * time.Millisecond)
+			}
+			fmt.Printf("   +%s sabotage: %s\n", r.since(), r.sabotage(ctx))
+		}()
+	}
 	// Faults, each when its task count is reached; several may overlap.
 	var faults sync.WaitGroup
 	for i, f := range sched {
@@ -419,6 +431,68 @@ func (r *chaosRun) watch(ctx context.Context, mgr ctrl.Manager, tracker *taskTra
 		}
 	}})
 	return err
+}
+
+// sabotage breaks two promises behind the master's back, as a buggy
+// agentd or master would: a second Pod for a running task, and a task
+// bound by hand to a busy agent with all of its allocatable. The checker
+// must catch both (TaskLaunchedTwice, AgentOverbooked) and the run must
+// fail. (An offer made by hand would not do: the master withdraws offers
+// it did not make within a pass.)
+func (r *chaosRun) sabotage(ctx context.Context) string {
+	var done []string
+	var tasks kov1.TaskList
+	if err := r.c.List(ctx, &tasks, client.InNamespace(chaosNS)); err == nil {
+		for _, t := range tasks.Items {
+			if t.Status.State != kov1.TaskRunning || t.Status.PodName == "" {
+				continue
+			}
+			p := &corev1.Pod{}
+			if r.c.Get(ctx, types.NamespacedName{Namespace: chaosNS, Name: t.Status.PodName}, p) != nil {
+				continue
+			}
+			twin := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: chaosNS, Name: p.Name + "-twin", Labels: p.Labels},
+				Spec: *p.Spec.DeepCopy()}
+			if err := r.c.Create(ctx, twin); err == nil {
+				done = append(done, "a second Pod for task "+t.Name)
+				break
+			}
+		}
+		for _, t := range tasks.Items {
+			if t.Status.State != kov1.TaskRunning || t.Status.AgentName == "" {
+				continue
+			}
+			if what, err := r.overbook(ctx, t.Status.AgentName); err == nil {
+				done = append(done, what)
+				break
+			}
+		}
+	}
+	if len(done) == 0 {
+		return "found nothing to sabotage"
+	}
+	return strings.Join(done, "; ")
+}
+
+// overbook binds a new task, asking for all of agent's allocatable, to that
+// agent, where other tasks run: a double booking for the 10 s it runs.
+func (r *chaosRun) overbook(ctx context.Context, agent string) (string, error) {
+	a := &kov1.Agent{}
+	if err := r.c.Get(ctx, types.NamespacedName{Name: agent}, a); err != nil {
+		return "", err
+	}
+	t := chaosTask(0, "sabotage", taskShape{cpu: "1", mem: "1Gi", runFor: 10 * time.Second})
+	t.Name = "sabotage-overbook"
+	t.Spec.Resources = a.Status.Allocatable.DeepCopy()
+	if err := r.c.Create(ctx, t); err != nil {
+		return "", err
+	}
+	taskstatus.Transition(&t.Status, kov1.TaskStaging, "", "Bound by hand to agent "+agent+" (sabotage)", time.Now())
+	t.Status.AgentName, t.Status.NodeName = agent, agent
+	if err := r.c.Status().Update(ctx, t); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("task %s bound by hand to agent %s with all of its allocatable", t.Name, agent), nil
 }
 
 // creator is the master replica that created an offer: the field manager
