@@ -34,8 +34,8 @@ func (e ending) String() string {
 //
 //   - Finished: it ran to the end.
 //   - Killed (FrameworkTornDown): its framework was deleted or abandoned.
-//   - Lost or Unreachable/Gone (AgentUnreachable): its agent was cut off
-//     past the agent timeout.
+//   - Lost (AgentUnreachable), or Gone: its agent was cut off past the
+//     agent timeout.
 //   - Dropped (NotLaunched): bound to an agent while it was cut off past
 //     the agent timeout, so never launched.
 //   - Dropped (OfferNotFound, OfferExpired): a task whose offer was
@@ -59,7 +59,7 @@ func explain(t *kov1.Task, facts runFacts) (bool, string) {
 			return true, ""
 		}
 		return false, fmt.Sprintf("killed as torn down, but the run never tore framework %s down", t.Spec.FrameworkName)
-	case (st == kov1.TaskLost || st == kov1.TaskGone) && reason == kov1.TaskReasonAgentUnreachable:
+	case (st == kov1.TaskLost && reason == kov1.TaskReasonAgentUnreachable) || st == kov1.TaskGone:
 		if facts.LongOutages[t.Status.AgentName] {
 			return true, ""
 		}
