@@ -20,6 +20,12 @@ CI_FUZZTIME ?= 10s
 # The scale harness's grids (make bench; FULL=1 make bench).
 BENCH_GRID ?= -agents 100,1000 -frameworks 1,10 -tasks 1000
 BENCH_GRID_FULL ?= -agents 100,1000,5000 -frameworks 1,10,100 -tasks 10000
+# The chaos run (make chaos): a seed reproduces its fault schedule.
+CHAOS_SEED ?= 1
+CHAOS_TASKS ?= 10000
+CHAOS_FAULTS ?= 24
+# Its small form, part of make test (a fixed seed; a few minutes).
+CHAOS_CI_ARGS ?= -seed 7 -tasks 1000 -faults 8 -timeout 10m
 
 ##@ General
 
@@ -113,10 +119,20 @@ fuzz: ## Fuzz every Fuzz target for FUZZTIME (default 10s) each, one after anoth
 		done; \
 	done
 
+.PHONY: chaos
+chaos: envtest-assets ## Chaos run: 10,000 tasks under 24 faults on simulated agents, checked by test/invariants (CHAOS_SEED, CHAOS_TASKS, CHAOS_FAULTS).
+	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" go -C hack/scale run . chaos -seed $(CHAOS_SEED) -tasks $(CHAOS_TASKS) -faults $(CHAOS_FAULTS)
+
+.PHONY: chaos-ci
+chaos-ci: envtest-assets ## The chaos run in small form (1,000 tasks, 8 faults, fixed seed), as make test runs it.
+	go -C hack/scale test -count=1 ./...
+	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" go -C hack/scale run . chaos $(CHAOS_CI_ARGS)
+
 .PHONY: test
-test: lint verify-generated envtest-assets helm mesos-clients ## Everything CI runs: lint, generated-code check, unit, integration, a short fuzz run and end-to-end tests.
+test: lint verify-generated envtest-assets helm mesos-clients ## Everything CI runs: lint, generated-code check, unit, integration, a short fuzz run, the small chaos run and end-to-end tests.
 	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" go test $(GO_TEST_FLAGS) ./...
 	$(MAKE) fuzz FUZZTIME=$(CI_FUZZTIME)
+	$(MAKE) chaos-ci
 	$(MAKE) test-e2e
 
 ##@ Build and run

@@ -63,6 +63,16 @@ func (s *Scheduler) placeBuiltin(ctx context.Context, w *world) builtinPlacing {
 		return placing
 	}
 	l := s.ledger(w, nil)
+	// A task placed on an offer by an earlier pass (or an earlier leader)
+	// but not bound yet — its bind met a conflict, or its leader died —
+	// still claims its share of the offer; the ledger counts bound tasks
+	// only, so without this the offer's rest would be given out twice and
+	// admission would drop one of the two tasks.
+	for _, t := range pendingTasks(w, func(t *kov1.Task) bool { return t.Spec.OfferName != "" }) {
+		overhead, _ := w.podOverhead(t)
+		l.consume(types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.OfferName},
+			l.dims.FromList(kov1.AddResources(t.Spec.Resources, overhead)), resources.NewPortSet(t.Spec.Ports...))
+	}
 	// When frameworks compete for offers, a built-in scheduler takes one
 	// task per offer per pass and returns the rest (returnBuiltinOffers), so
 	// the next pass re-offers it in weighted-DRF order and shares converge at

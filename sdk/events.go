@@ -3,9 +3,13 @@ package sdk
 import (
 	"context"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
+	"github.com/kubeoffer/kubeoffer/pkg/resources"
 	"github.com/kubeoffer/kubeoffer/pkg/taskstatus"
 )
 
@@ -18,6 +22,10 @@ type Scheduler interface {
 	Registered(ctx context.Context, d *Driver, fw *kov1.Framework)
 	// ResourceOffers delivers new offers. Answer each: Accept it with tasks,
 	// or Decline it; an offer left unanswered is rescinded at its expiry.
+	// An offer this framework's tasks have accepted already (a scheduler
+	// restarted after it accepted, before the master bound the tasks)
+	// comes with those tasks counted in status.remaining and
+	// status.acceptedTasks, so NewBudget gives only what is left.
 	ResourceOffers(ctx context.Context, d *Driver, offers []*kov1.ResourceOffer)
 	// OfferRescinded says the master withdrew an offer (expiry, agent lost,
 	// quota); tasks created on it after this are dropped.
@@ -129,6 +137,7 @@ func (d *Driver) loop(ctx context.Context) {
 					i++
 					offers = append(offers, batch[i].offer)
 				}
+				d.countPendingAccepts(ctx, offers)
 				d.sched.ResourceOffers(ctx, d, offers)
 			case evRescind:
 				d.mu.Lock()
@@ -184,5 +193,55 @@ func (d *Driver) settleAccepts(ctx context.Context, t *kov1.Task) {
 		if err := d.Decline(ctx, offer, nil); err != nil {
 			d.log.Error(err, "Failed to decline the rest of an accepted offer", "offer", offer)
 		}
+	}
+}
+
+// countPendingAccepts folds into each offer's status the framework's own
+// tasks that name it and that the master has not bound yet. The master
+// records what bound tasks took (status.remaining); a task it has not
+// admitted yet — it is busy, or failing over — is only in the framework's
+// task list. A scheduler restarted in that window would otherwise be
+// offered again what its previous run took, and the master would drop the
+// tasks that do not fit.
+func (d *Driver) countPendingAccepts(ctx context.Context, offers []*kov1.ResourceOffer) {
+	var tasks kov1.TaskList
+	if err := d.cache.List(ctx, &tasks, client.InNamespace(d.cfg.Namespace)); err != nil {
+		return
+	}
+	pending := map[string][]*kov1.Task{}
+	for i := range tasks.Items {
+		t := &tasks.Items[i]
+		if t.Spec.OfferName != "" && t.DeletionTimestamp == nil && (t.Status.State == "" || t.Status.State == kov1.TaskPending) {
+			pending[t.Spec.OfferName] = append(pending[t.Spec.OfferName], t)
+		}
+	}
+	for _, o := range offers {
+		ts := pending[o.Name]
+		if len(ts) == 0 {
+			continue
+		}
+		left, ports := o.Spec.Resources, o.Spec.Ports
+		if o.Status.Remaining != nil || len(o.Status.AcceptedTasks) > 0 {
+			left, ports = o.Status.Remaining, o.Status.RemainingPorts
+		}
+		left = left.DeepCopy()
+		if left == nil {
+			left = corev1.ResourceList{}
+		}
+		free := resources.NewPortSet(ports...)
+		for _, t := range ts {
+			for name, q := range t.Spec.Resources {
+				if have, ok := left[name]; ok {
+					have.Sub(q)
+					if have.Sign() < 0 {
+						have = resource.Quantity{}
+					}
+					left[name] = have
+				}
+			}
+			free = free.Subtract(resources.NewPortSet(t.Spec.Ports...))
+			o.Status.AcceptedTasks = append(o.Status.AcceptedTasks, t.Name)
+		}
+		o.Status.Remaining, o.Status.RemainingPorts = left, []kov1.PortRange(free)
 	}
 }

@@ -62,8 +62,10 @@ func (a Action) String() string {
 //  3. A terminal task keeps nothing running: a Pod still running (a Lost
 //     task whose agent came back) is stopped; then the finalizer goes.
 //  4. A live task gets the finalizer before anything is launched.
-//  5. Staging without a Pod → Launch. Starting, Running or Unreachable
-//     without a Pod → Lost (PodVanished).
+//  5. Staging without a Pod → Launch. Unreachable and never launched (no
+//     status.podName: bound while the agent was cut off) → Dropped
+//     (NotLaunched). Starting, Running or Unreachable without a Pod → Lost
+//     (PodVanished).
 //  6. With a Pod, the Pod's state (Observe) is reported when it differs.
 func Next(t *kov1.Task, pod *corev1.Pod) Action {
 	if pod != nil && !launchedFor(pod, t) {
@@ -117,10 +119,17 @@ func Next(t *kov1.Task, pod *corev1.Pod) Action {
 		return Action{Verb: AddFinalizer}
 	}
 	if pod == nil {
-		switch state {
-		case kov1.TaskStaging:
+		switch {
+		case state == kov1.TaskStaging:
 			return Action{Verb: Launch}
-		case kov1.TaskStarting, kov1.TaskRunning, kov1.TaskUnreachable:
+		case state == kov1.TaskUnreachable && t.Status.PodName == "":
+			// Bound while this agent was already cut off: it never saw the
+			// task, and nothing ran. A partition-aware framework may have
+			// replaced it meanwhile, so it is not launched late; Mesos's
+			// agent answers TASK_DROPPED for a task it never received.
+			return Action{Verb: Report, State: kov1.TaskDropped, Reason: kov1.TaskReasonNotLaunched,
+				Message: "The agent was unreachable before it launched the task's Pod; the task never ran and may be launched again"}
+		case state == kov1.TaskStarting || state == kov1.TaskRunning || state == kov1.TaskUnreachable:
 			return Action{Verb: Report, State: kov1.TaskLost, Reason: kov1.TaskReasonPodVanished,
 				Message: "Pod " + PodName(t) + " vanished without a kill"}
 		}

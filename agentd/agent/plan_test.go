@@ -26,6 +26,8 @@ func TestNext(t *testing.T) {
 	stale.Labels[kov1.LabelTaskUID] = "u0"
 	foreign := pod(corev1.PodRunning, running("main", now))
 	foreign.Labels = map[string]string{"app": "mine"}
+	// launched: agentd created the task's Pod and said so (status.podName).
+	launched := func(t *kov1.Task) *kov1.Task { t.Status.PodName = "t"; return t }
 	runningTask := task(kov1.TaskRunning).Obj()
 	runningTask.Status.PodName, runningTask.Status.Message = "t", "Containers are running"
 
@@ -46,7 +48,8 @@ func TestNext(t *testing.T) {
 		"running, Pod vanished":                         {task: task(kov1.TaskRunning).Obj(), verb: Report, state: kov1.TaskLost},
 		"running, Pod deleted by someone":               {task: task(kov1.TaskRunning).Obj(), pod: deleted(pod(corev1.PodRunning, running("main", now))), verb: Wait},
 		"unreachable, agent back, Pod runs":             {task: task(kov1.TaskUnreachable).Obj(), pod: pod(corev1.PodRunning, running("main", now)), verb: Report, state: kov1.TaskRunning},
-		"unreachable, agent back, Pod gone":             {task: task(kov1.TaskUnreachable).Obj(), verb: Report, state: kov1.TaskLost},
+		"unreachable, agent back, Pod gone":             {task: launched(task(kov1.TaskUnreachable).Obj()), verb: Report, state: kov1.TaskLost},
+		"unreachable, agent back, never launched":       {task: task(kov1.TaskUnreachable).Obj(), verb: Report, state: kov1.TaskDropped},
 		"lost, agent back, Pod still runs: stop it":     {task: task(kov1.TaskLost).Obj(), pod: pod(corev1.PodRunning, running("main", now)), verb: StopPod},
 		"finished: finalizer released":                  {task: task(kov1.TaskFinished).Obj(), pod: pod(corev1.PodSucceeded), verb: ReleaseFinalizer},
 		"finished, no finalizer":                        {task: task(kov1.TaskFinished).Finalizers().Obj(), pod: pod(corev1.PodSucceeded), verb: Wait},
@@ -68,6 +71,19 @@ func TestNext(t *testing.T) {
 				t.Errorf("Next = %s %s; want %s %s", got.Verb, got.State, tc.verb, tc.state)
 			}
 		})
+	}
+}
+
+// TestNextNeverLaunched: a task bound while its agent was already cut off
+// (Staging, then Unreachable) was never launched; when the agent is back it
+// is Dropped, reason NotLaunched, as a Mesos agent answers TASK_DROPPED for
+// a partition-aware framework's task it never received — not Lost with a
+// Pod that "vanished". Found by the chaos run (hack/scale chaos).
+func TestNextNeverLaunched(t *testing.T) {
+	tk := b.MakeTask("t", "ns", "fw").UID("u1").Bound("node", kov1.TaskUnreachable).Finalizers(kov1.TaskKillFinalizer).Obj()
+	got := Next(tk, nil)
+	if got.Verb != Report || got.State != kov1.TaskDropped || got.Reason != kov1.TaskReasonNotLaunched {
+		t.Errorf("Next = %s %s (%s); want Report Dropped (NotLaunched)", got.Verb, got.State, got.Reason)
 	}
 }
 

@@ -99,7 +99,10 @@ const (
 	TaskReasonAgentUnreachable      = "AgentUnreachable"
 	TaskReasonAgentMaintenance      = "AgentMaintenance"
 	TaskReasonPodVanished           = "PodVanished"
-	TaskReasonWaitingForOffer       = "WaitingForOffer"
+	// TaskReasonNotLaunched: the task was bound to an agent that was cut
+	// off before it launched the Pod; the task never ran (Dropped).
+	TaskReasonNotLaunched     = "NotLaunched"
+	TaskReasonWaitingForOffer = "WaitingForOffer"
 
 	// TaskReasonAgentRemoved: the agent stayed unreachable past the master's
 	// agent gone timeout (Mesos's REASON_SLAVE_REMOVED).

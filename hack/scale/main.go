@@ -18,6 +18,11 @@
 // pinned version) placing K plain Pods on N fake Nodes, and the API server's
 // own write ceiling (a tight create loop). It writes report.md, results.json
 // and PNG plots to -out.
+//
+// `scale chaos` (chaos.go, `make chaos`) is the chaos run instead: master
+// replicas with leader election, simulated agents running agentd's task
+// code, built-in and SDK frameworks, and a seeded schedule of faults, with
+// the invariant checker of test/invariants watching; docs/chaos.md.
 package main
 
 import (
@@ -99,6 +104,9 @@ type Report struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "chaos" {
+		os.Exit(chaosMain(os.Args[2:]))
+	}
 	agentsFlag := flag.String("agents", "100,1000", "Comma-separated agent counts.")
 	fwFlag := flag.String("frameworks", "1,10", "Comma-separated framework counts.")
 	tasks := flag.Int("tasks", 2000, "Tasks per burst (K).")

@@ -50,6 +50,22 @@ type Checker struct {
 	violations []Violation
 	seen       map[string]bool
 	dirty      bool
+	stats      Stats
+	offersSeen map[types.UID]bool
+}
+
+// Stats say how much the checker looked at, so that a run without
+// violations can be told from a run the checker did not see.
+type Stats struct {
+	// Events is how many watch events the checker applied.
+	Events int
+	// Tasks and Offers are how many distinct ones (by UID) it saw.
+	Tasks, Offers int
+	// Launched is how many tasks it saw a Pod for.
+	Launched int
+	// BookingChecks is how many times it evaluated the booking rules over
+	// the whole world.
+	BookingChecks int
 }
 
 type suspect struct {
@@ -91,7 +107,7 @@ func Start(ctx context.Context, cfg *rest.Config, opts Options) (*Checker, error
 		return nil, fmt.Errorf("creating cache: %w", err)
 	}
 	c := &Checker{opts: opts, world: NewWorld(), lastTask: map[types.UID]*kov1.Task{}, firstPod: map[string]*corev1.Pod{},
-		suspects: map[string]suspect{}, seen: map[string]bool{}}
+		suspects: map[string]suspect{}, seen: map[string]bool{}, offersSeen: map[types.UID]bool{}}
 	for _, obj := range []client.Object{&kov1.Agent{}, &kov1.ResourceOffer{}, &kov1.Task{}, &kov1.Framework{}, &corev1.Pod{}} {
 		inf, err := ca.GetInformer(ctx, obj)
 		if err != nil {
@@ -122,6 +138,7 @@ func (c *Checker) observe(obj any, deleted bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.dirty = true
+	c.stats.Events++
 	switch o := obj.(type) {
 	case *kov1.Agent:
 		if deleted {
@@ -131,6 +148,7 @@ func (c *Checker) observe(obj any, deleted bool) {
 		}
 	case *kov1.ResourceOffer:
 		k := types.NamespacedName{Namespace: o.Namespace, Name: o.Name}
+		c.offersSeen[o.UID] = true
 		if deleted {
 			delete(c.world.Offers, k)
 		} else {
@@ -158,6 +176,7 @@ func (c *Checker) observe(obj any, deleted bool) {
 		c.record(Launch(c.firstPod[uid], o)...)
 		if c.firstPod[uid] == nil {
 			c.firstPod[uid] = o
+			c.stats.Launched++
 		}
 		if deleted {
 			delete(c.world.Pods, k)
@@ -200,6 +219,7 @@ func (c *Checker) checkBooking() {
 	if c.dirty {
 		c.dirty = false
 		current := map[string]bool{}
+		c.stats.BookingChecks++
 		for _, v := range Booking(c.world) {
 			current[v.key()] = true
 			if _, ok := c.suspects[v.key()]; !ok {
@@ -246,6 +266,15 @@ func (c *Checker) Counts() (tasks int, byState map[kov1.TaskState]int) {
 		byState[t.Status.State]++
 	}
 	return len(c.lastTask), byState
+}
+
+// Stats returns what the checker has looked at so far.
+func (c *Checker) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.stats
+	s.Tasks, s.Offers = len(c.lastTask), len(c.offersSeen)
+	return s
 }
 
 // Report writes the violations, one per line, or that there were none.

@@ -113,10 +113,13 @@ func charged(t *kov1.Task) corev1.ResourceList {
 }
 
 // Booking checks every agent: bound tasks plus the rest of its outstanding
-// offers fit its allocatable, and no host port is held twice.
+// offers fit its allocatable, and no host port is held twice. It runs many
+// times a second over every task of a run (terminal ones included), so it
+// walks the maps once, unsorted (sums do not depend on order), and sorts
+// only what it reports.
 func Booking(w *World) []Violation {
-	// What the tasks bound to each offer took from it (terminal ones too:
-	// an ended task does not give its share back to the offer).
+	// What the tasks bound to each outstanding offer took from it (terminal
+	// ones too: an ended task does not give its share back to the offer).
 	taken := map[types.NamespacedName]corev1.ResourceList{}
 	takenPorts := map[types.NamespacedName][]kov1.PortRange{}
 	type holder struct {
@@ -126,31 +129,31 @@ func Booking(w *World) []Violation {
 	used := map[string]corev1.ResourceList{}
 	refs := map[string][]string{}
 	holders := map[string][]holder{}
-	for _, k := range sortedKeys(w.Tasks) {
-		t := w.Tasks[k]
+	for _, t := range w.Tasks {
 		if t.Status.AgentName != "" && t.Spec.OfferName != "" {
 			ok := types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.OfferName}
-			taken[ok] = kov1.AddResources(orEmpty(taken[ok]), charged(t))
-			takenPorts[ok] = append(takenPorts[ok], t.Spec.Ports...)
+			if o := w.Offers[ok]; o != nil && outstanding(o) {
+				taken[ok] = addInto(taken[ok], charged(t))
+				takenPorts[ok] = append(takenPorts[ok], t.Spec.Ports...)
+			}
 		}
 		if !holds(t) {
 			continue
 		}
 		a := t.Status.AgentName
-		used[a] = kov1.AddResources(orEmpty(used[a]), charged(t))
+		used[a] = addInto(used[a], charged(t))
 		refs[a] = append(refs[a], taskRef(t))
 		if len(t.Spec.Ports) > 0 {
 			holders[a] = append(holders[a], holder{taskRef(t), t.Spec.Ports})
 		}
 	}
-	for _, k := range sortedKeys(w.Offers) {
-		o := w.Offers[k]
+	for k, o := range w.Offers {
 		if !outstanding(o) {
 			continue
 		}
 		a := o.Spec.AgentName
 		left := subtract(o.Spec.Resources, taken[k])
-		used[a] = kov1.AddResources(orEmpty(used[a]), left)
+		used[a] = addInto(used[a], left)
 		refs[a] = append(refs[a], offerRef(o))
 		if ports := subtractPorts(o.Spec.Ports, takenPorts[k]); len(ports) > 0 {
 			holders[a] = append(holders[a], holder{offerRef(o), ports})
@@ -181,7 +184,9 @@ func Booking(w *World) []Violation {
 		if ag := w.Agents[a]; ag != nil {
 			agentPorts = ag.Status.Ports
 		}
-		for _, h := range holders[a] {
+		hs := holders[a]
+		sort.Slice(hs, func(i, j int) bool { return hs[i].ref < hs[j].ref })
+		for _, h := range hs {
 			for _, r := range h.ports {
 				for p := r.Begin; p <= r.End && p > 0; p++ {
 					if prev, dup := owner[p]; dup && prev != h.ref {
@@ -276,11 +281,18 @@ func Final(w *World) []Violation {
 	return out
 }
 
-func orEmpty(rl corev1.ResourceList) corev1.ResourceList {
-	if rl == nil {
-		return corev1.ResourceList{}
+// addInto adds b to dst, a list the caller owns (nil: a new one), in
+// place: Booking sums thousands of tasks per check.
+func addInto(dst, b corev1.ResourceList) corev1.ResourceList {
+	if dst == nil {
+		dst = corev1.ResourceList{}
 	}
-	return rl
+	for name, q := range b {
+		sum := dst[name]
+		sum.Add(q)
+		dst[name] = sum
+	}
+	return dst
 }
 
 // subtract is a − b, never below zero.

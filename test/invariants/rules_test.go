@@ -1,6 +1,7 @@
 package invariants
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -159,5 +160,34 @@ func TestLaunchAndFinal(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, rules(Final(w))); diff != "" {
 		t.Errorf("final (-want +got):\n%s", diff)
+	}
+}
+
+// BenchmarkBooking is the checker's booking pass at a chaos run's size:
+// 10,000 tasks (most of them ended) on 20 agents with 40 outstanding
+// offers. The checker runs it up to ten times a second.
+func BenchmarkBooking(bm *testing.B) {
+	objs := []any{}
+	for a := range 20 {
+		objs = append(objs, agent(fmt.Sprintf("a%d", a), b.Resources("cpu", "64", "memory", "256Gi")))
+	}
+	for i := range 10000 {
+		state := kov1.TaskFinished
+		if i%50 == 0 {
+			state = kov1.TaskRunning
+		}
+		a := fmt.Sprintf("a%d", i%20)
+		objs = append(objs, b.MakeTask(fmt.Sprintf("t%d", i), "ns", "fw").Offer(fmt.Sprintf("o%d", i%40)).
+			Resources(b.Resources("cpu", "100m", "memory", "128Mi")).Bound(a, state).Obj())
+	}
+	for o := range 40 {
+		objs = append(objs, b.MakeOffer(fmt.Sprintf("o%d", o), "ns", "fw", fmt.Sprintf("a%d", o%20)).Resources(b.Resources("cpu", "1", "memory", "1Gi")).Obj())
+	}
+	w := world(objs...)
+	bm.ResetTimer()
+	for bm.Loop() {
+		if vs := Booking(w); len(vs) > 0 {
+			bm.Fatal(vs)
+		}
 	}
 }

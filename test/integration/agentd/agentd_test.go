@@ -331,6 +331,25 @@ func TestAgentReturns(t *testing.T) {
 	}
 }
 
+// TestNeverLaunchedAfterPartition: a task bound while agentd was cut off,
+// and marked Unreachable by the master before agentd came back, never ran:
+// agentd reports it Dropped (NotLaunched) and launches nothing, rather than
+// Lost with a Pod that "vanished". Found by the chaos run.
+func TestNeverLaunchedAfterPartition(t *testing.T) {
+	ns := cp.Namespace(t)
+	node := addNode(t, ns, "node", b.Resources("cpu", "4", "memory", "4Gi"), nil)
+	startAgentd(t, node, nil).Stop()
+	bind(t, b.MakeTask("late", ns, "fw").Obj(), node)
+	setTaskState(t, ns, "late", kov1.TaskUnreachable, kov1.TaskReasonAgentUnreachable)
+	startAgentd(t, node, nil)
+	if tk := harness.WaitTask(t, cp.Client, ns, "late", kov1.TaskDropped); tk.Status.Reason != kov1.TaskReasonNotLaunched {
+		t.Errorf("reason %q, want %q", tk.Status.Reason, kov1.TaskReasonNotLaunched)
+	}
+	if n := len(pods(t, ns, "late")); n != 0 {
+		t.Errorf("%d Pods for a task that was never launched, want none", n)
+	}
+}
+
 // TestOtherNodesIgnored: agentd launches only the tasks bound to its node.
 func TestOtherNodesIgnored(t *testing.T) {
 	ns := cp.Namespace(t)

@@ -65,6 +65,9 @@ func TestInvariantsHold(t *testing.T) {
 			t.Errorf("violation: %s", v)
 		}
 	}
+	if st := checker.Stats(); st.Tasks != 24 || st.Launched != 24 || st.Offers == 0 || st.BookingChecks == 0 {
+		t.Errorf("the checker saw %+v; want 24 tasks, 24 launched, some offers and booking checks", st)
+	}
 }
 
 // TestCheckerSeesOverbooking: the checker is not a check that cannot fail.

@@ -201,3 +201,49 @@ func TestSDK(t *testing.T) {
 		t.Errorf("Reconcile = %s, want short=Finished (long was killed and deleted)", got)
 	}
 }
+
+// TestSDKFailoverKeepsPendingAccepts: a restarted scheduler (Mesos's
+// framework failover) is offered what is left of an offer after the tasks
+// its previous run accepted on it, even before the master has bound them —
+// it may be busy, or failing over itself. Otherwise the scheduler would pack
+// the same resources again and the master would drop the extra tasks
+// (InsufficientResources). No master runs here, so nothing is bound. Found
+// by the chaos run.
+func TestSDKFailoverKeepsPendingAccepts(t *testing.T) {
+	ctx := context.Background()
+	ns := cp.Namespace(t)
+	// What the previous run left: an offer of 2 cpu and two ports, and a
+	// task it created on it, not bound yet.
+	o := b.MakeOffer("o1", ns, "fw", ns+"-node").Resources(b.Resources("cpu", "2", "memory", "2Gi")).
+		Ports(kov1.PortRange{Begin: 31000, End: 31001}).Obj()
+	o.Labels = map[string]string{kov1.LabelFramework: "fw"}
+	harness.Must(t, cp.Client.Create(ctx, o))
+	harness.Must(t, cp.Client.Create(ctx, b.MakeTask("before", ns, "fw").Offer("o1").Resources(b.Resources("cpu", "1500m", "memory", "1Gi")).
+		Ports(kov1.PortRange{Begin: 31000, End: 31000}).Obj()))
+
+	rec := newRecorder()
+	got := make(chan *kov1.ResourceOffer, 1)
+	rec.setOnOffer(func(_ context.Context, _ *sdk.Driver, o *kov1.ResourceOffer) {
+		select {
+		case got <- o.DeepCopy():
+		default:
+		}
+	})
+	d, err := sdk.New(cp.Config, sdk.Config{Namespace: ns, Name: "fw", HeartbeatInterval: time.Second}, rec)
+	harness.Must(t, err)
+	runDriver(t, d)
+	var offered *kov1.ResourceOffer
+	select {
+	case offered = <-got:
+	case <-time.After(45 * time.Second):
+		t.Fatal("the restarted scheduler was not offered o1")
+	}
+	budget := sdk.NewBudget(offered)
+	left := budget.Left()
+	if cpu, mem := left.Cpu(), left.Memory(); cpu.String() != "500m" || mem.String() != "1Gi" {
+		t.Errorf("budget left cpu %s, memory %s; want 500m and 1Gi (2 cpu, 2Gi minus the pending task's 1500m, 1Gi)", cpu, mem)
+	}
+	if g, ok := budget.Take(sdk.Needs{Ports: 1}); !ok || len(g.Ports) != 1 || g.Ports[0].Begin != 31001 {
+		t.Errorf("port grant %v (%v), want 31001: 31000 went to the pending task", g.Ports, ok)
+	}
+}

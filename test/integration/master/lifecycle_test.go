@@ -291,6 +291,37 @@ func TestBuiltinScheduler(t *testing.T) {
 	})
 }
 
+// TestBuiltinPlacementKeepsEarlierClaims: a task a built-in scheduler put
+// on an offer in an earlier pass but that is not bound yet (its bind met a
+// conflict, or the leader that placed it died) still claims its share of
+// that offer: the next task is not put on the same offer past what is
+// left — which admission would then drop, losing a task the master itself
+// placed — but waits. Found by the chaos run.
+func TestBuiltinPlacementKeepsEarlierClaims(t *testing.T) {
+	ctx := context.Background()
+	ns := cp.Namespace(t)
+	a := addAgent(t, ns, "node", b.Resources("cpu", "2", "memory", "2Gi"))
+	addFramework(t, b.MakeFramework("auto", ns).Policy(kov1.SchedulingPolicyFirstFit).Obj())
+	// What a master left behind before this one started: the agent judged
+	// reachable, its offer of the whole agent, and a task it placed there
+	// but did not bind.
+	must(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		must(t, cp.Client.Get(ctx, client.ObjectKeyFromObject(a), a))
+		meta.SetStatusCondition(&a.Status.Conditions, metav1.Condition{Type: kov1.AgentReachableCondition, Status: metav1.ConditionTrue,
+			Reason: kov1.AgentHeartbeatFreshReason})
+		return cp.Client.Status().Update(ctx, a)
+	}))
+	must(t, cp.Client.Create(ctx, b.MakeOffer("earlier", ns, "auto", a.Name).Resources(b.Resources("cpu", "2", "memory", "2Gi")).Obj()))
+	must(t, cp.Client.Create(ctx, b.MakeTask("placed", ns, "auto").Offer("earlier").Resources(b.Resources("cpu", "1500m", "memory", "512Mi")).Obj()))
+	must(t, cp.Client.Create(ctx, b.MakeTask("next", ns, "auto").Resources(b.Resources("cpu", "1", "memory", "512Mi")).Obj()))
+	startMaster(t, masterConfig{offerTimeout: time.Hour})
+	waitTask(t, ns, "placed", kov1.TaskStaging)
+	next := waitTask(t, ns, "next", kov1.TaskPending)
+	if c := meta.FindStatusCondition(next.Status.Conditions, kov1.TaskBoundCondition); c == nil || c.Reason != kov1.TaskReasonWaitingForOffer {
+		t.Errorf("next: Bound condition %+v, want reason %s", c, kov1.TaskReasonWaitingForOffer)
+	}
+}
+
 // keepBeating renews a heartbeat Lease every 500ms, as agentd or the SDK
 // would, until the returned function is called.
 func keepBeating(ns, name string) (cut func()) { return harness.KeepBeating(cp.Client, ns, name) }
