@@ -55,14 +55,28 @@ func FuzzQuantity(f *testing.F) {
 		// The Vec goes out to the API and back unchanged.
 		roundTrip(t, d, v)
 
+		// The quantity rounded away from zero, clamped to [0, the API bound]:
+		// nothing negative, nothing past the bound, nothing wrapped.
+		bound := boundOf(name)
 		want, ok := exactUnits(q, name == corev1.ResourceCPU)
-		if !ok {
-			return
+		switch {
+		case q.Sign() <= 0:
+			want = 0
+		case !ok || want > bound:
+			want = bound
 		}
 		if v[i] != want {
-			t.Fatalf("FromList(%s=%s)[%s] = %d, want %d (the quantity rounded away from zero)", name, s, name, v[i], want)
+			t.Fatalf("FromList(%s=%s)[%s] = %d, want %d (the quantity rounded away from zero, within [0, %d])", name, s, name, v[i], want, bound)
 		}
 	})
+}
+
+// boundOf is the largest value conversion gives for name: the API bounds.
+func boundOf(name corev1.ResourceName) int64 {
+	if name == corev1.ResourceCPU {
+		return MaxCPUCores * 1000
+	}
+	return MaxQuantity
 }
 
 // longExponent matches a decimal exponent of four digits or more.
@@ -133,8 +147,16 @@ func roundTrip(t *testing.T, d *Dims, v Vec) {
 	}
 	back := d.FromList(rl)
 	for i := range back {
-		if x := v.Get(i); x >= 0 && x <= limit && back[i] != x {
+		// Conversion clamps to [0, the API bound]: within it a value comes
+		// back unchanged, past it at the bound, and never wraps.
+		x, bound := v.Get(i), boundOf(d.Name(i))
+		switch {
+		case x < 0 && back[i] != 0:
+			t.Fatalf("FromList(ToList(%v)) = %v: negative %s came back as %d, want 0 (via %v)", v, back, d.Name(i), back[i], rl)
+		case x >= 0 && x <= min(limit, bound) && back[i] != x:
 			t.Fatalf("FromList(ToList(%v)) = %v (via %v)", v, back, rl)
+		case x > bound && back[i] != bound:
+			t.Fatalf("FromList(ToList(%v)) = %v: %s past the bound came back as %d, want %d (via %v)", v, back, d.Name(i), back[i], bound, rl)
 		}
 	}
 }
