@@ -288,9 +288,18 @@ func checkReservations(t *testing.T, s *Snapshot, a *Agent, free resources.Vec, 
 	left := map[string]resources.Vec{}
 	var all resources.Vec
 	for role, r := range a.Reservations {
+		// As in Mesos, a descendant's use of an ancestor's reservation is
+		// charged to it: count every use under the role (a lower bound of
+		// what is left, so the check is weaker, never wrong).
+		var used resources.Vec
+		for q, u := range a.UsedByRole {
+			if under(s.Roles, q, role) {
+				used = plus(used, u, n)
+			}
+		}
 		l := make(resources.Vec, n)
 		for i := range l {
-			l[i] = max(0, r.Get(i)-a.UsedByRole[role].Get(i))
+			l[i] = max(0, r.Get(i)-used.Get(i))
 		}
 		left[role] = l
 		all = plus(all, l, n)
