@@ -297,9 +297,10 @@ func checkReservations(t *testing.T, s *Snapshot, a *Agent, free resources.Vec, 
 				used = plus(used, u, n)
 			}
 		}
+		// A reservation holds at most what the agent has.
 		l := make(resources.Vec, n)
 		for i := range l {
-			l[i] = max(0, r.Get(i)-used.Get(i))
+			l[i] = max(0, min(r.Get(i), a.Allocatable.Get(i))-used.Get(i))
 		}
 		left[role] = l
 		all = plus(all, l, n)
