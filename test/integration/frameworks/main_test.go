@@ -6,7 +6,6 @@
 package frameworks
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -69,7 +68,7 @@ func runDriver(t *testing.T, d *sdk.Driver) (stop func()) {
 // program is an example framework running as a process.
 type program struct {
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *harness.SyncBuffer
 	done chan error
 }
 
@@ -83,7 +82,7 @@ func runExample(t *testing.T, name string, args ...string) *program {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building examples/%s: %v\n%s", name, err, out)
 	}
-	p := &program{out: &syncBuffer{}, done: make(chan error, 1)}
+	p := &program{out: &harness.SyncBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(bin, append([]string{"--kubeconfig", cp.KubeconfigPath}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	harness.Must(t, p.cmd.Start())
@@ -100,22 +99,4 @@ func runExample(t *testing.T, name string, args ...string) *program {
 		}
 	})
 	return p
-}
-
-// syncBuffer is a bytes.Buffer safe for a process writing and a test reading.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -1,14 +1,12 @@
 package mesos
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -43,7 +41,7 @@ func TestMasterBinaryServesMesosAPI(t *testing.T) {
 	harness.Must(t, os.WriteFile(config, []byte("anonymous: {namespace: "+ns+", roles: ['*']}\n"), 0o600))
 	addr := freePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncBuffer{}
+	logs := &harness.SyncBuffer{}
 	cmd := exec.CommandContext(ctx, bin, append(base, "--mesos-api-bind-address", addr, "--mesos-api-config", config)...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.WaitDelay = 10 * time.Second
@@ -79,22 +77,4 @@ func freePort(t *testing.T) string {
 	addr := l.Addr().String()
 	harness.Must(t, l.Close())
 	return addr
-}
-
-// syncBuffer is a bytes.Buffer a process writes while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
