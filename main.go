@@ -27,6 +27,7 @@ import (
 
 	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
 	"github.com/kubeoffer/kubeoffer/controllers"
+	"github.com/kubeoffer/kubeoffer/controllers/allocation"
 	"github.com/kubeoffer/kubeoffer/pkg/mesosapi"
 )
 
@@ -52,8 +53,8 @@ func main() {
 	flag.DurationVar(&leaseDuration, "leader-elect-lease-duration", 15*time.Second, "How long followers wait before taking over a lease that is not renewed.")
 	flag.DurationVar(&renewDeadline, "leader-elect-renew-deadline", 10*time.Second, "How long the leader keeps trying to renew before giving up leadership.")
 	flag.DurationVar(&retry, "leader-elect-retry-period", 2*time.Second, "How often candidates try to take or renew the lease.")
-	flag.DurationVar(&opts.Scheduler.AllocationInterval, "allocation-interval", time.Second, "How often the allocator runs when nothing changes (Mesos: 1s).")
-	flag.DurationVar(&opts.Scheduler.OfferTimeout, "offer-timeout", time.Minute, "How long an offer lives before it is rescinded (0: never, as Mesos by default).")
+	flag.DurationVar(&opts.Allocation.AllocationInterval, "allocation-interval", time.Second, "How often the allocator runs when nothing changes (Mesos: 1s).")
+	flag.DurationVar(&opts.Allocation.OfferTimeout, "offer-timeout", time.Minute, "How long an offer lives before it is rescinded (0: never, as Mesos by default).")
 	flag.DurationVar(&opts.AgentTimeout, "agent-timeout", controllers.DefaultAgentTimeout, "How long the master may go without seeing an agent's heartbeat Lease renewed before the agent is unreachable (Mesos: 75s).")
 	flag.DurationVar(&opts.AgentGoneTimeout, "agent-gone-timeout", controllers.DefaultAgentGoneTimeout,
 		"How long an agent may stay unreachable before it is removed: its tasks end Gone (partition-aware frameworks) or Lost and can be deleted (Mesos's --registry_max_agent_age, 2 weeks; 0: never).")
@@ -61,7 +62,7 @@ func main() {
 	flag.StringVar(&minCPU, "min-allocatable-cpu", "10m", "An offer must hold at least this much CPU, or the minimum memory.")
 	flag.StringVar(&minMemory, "min-allocatable-memory", "32Mi", "An offer must hold at least this much memory, or the minimum CPU.")
 	flag.StringVar(&fairShareExcluded, "fair-sharing-excluded-resource-names", "", "Comma-separated resource names (e.g. nvidia.com/gpu) left out of dominant shares, of roles and frameworks (Mesos's --fair_sharing_excluded_resource_names).")
-	flag.IntVar(&opts.Scheduler.ConcurrentWrites, "concurrent-writes", controllers.DefaultConcurrentWrites, "How many API writes (bindings, offers) an allocation pass has in flight at once.")
+	flag.IntVar(&opts.Allocation.ConcurrentWrites, "concurrent-writes", allocation.DefaultConcurrentWrites, "How many API writes (bindings, offers) an allocation pass has in flight at once.")
 	flag.Float64Var(&qps, "kube-api-qps", 100, "Requests per second the master may make to the API server (it writes two or three per task).")
 	flag.IntVar(&burst, "kube-api-burst", 200, "Burst of requests the master may make to the API server.")
 	flag.StringVar(&mesosAddr, "mesos-api-bind-address", "0", "Address of the Mesos scheduler HTTP API (POST /api/v1/scheduler), e.g. :5050; every replica serves it (0 disables it).")
@@ -82,8 +83,8 @@ func main() {
 		log.Error(err, "Invalid --min-allocatable-memory")
 		os.Exit(2)
 	}
-	opts.Scheduler.MinAllocatable = []corev1.ResourceList{{corev1.ResourceCPU: cpu}, {corev1.ResourceMemory: mem}}
-	if opts.Scheduler.FairShareExcluded, err = controllers.ParseResourceNames(fairShareExcluded); err != nil {
+	opts.Allocation.MinAllocatable = []corev1.ResourceList{{corev1.ResourceCPU: cpu}, {corev1.ResourceMemory: mem}}
+	if opts.Allocation.FairShareExcluded, err = controllers.ParseResourceNames(fairShareExcluded); err != nil {
 		log.Error(err, "Invalid --fair-sharing-excluded-resource-names")
 		os.Exit(2)
 	}
@@ -138,7 +139,7 @@ func main() {
 		log.Error(err, "Failed to add the readiness check")
 		os.Exit(1)
 	}
-	log.Info("Starting the master", "leaderElection", leaderElect, "allocationInterval", opts.Scheduler.AllocationInterval)
+	log.Info("Starting the master", "leaderElection", leaderElect, "allocationInterval", opts.Allocation.AllocationInterval)
 	if err := mgr.Start(ctx); err != nil {
 		log.Error(err, "The manager stopped with an error")
 		os.Exit(1)

@@ -298,7 +298,7 @@ func (r *AgentReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return nil
 		}
 		a := &kov1.Agent{}
-		if err := r.Client.Get(ctx, types.NamespacedName{Name: name}, a); (err != nil && !apierrors.IsNotFound(err)) || (err == nil && !agentGone(a)) {
+		if err := r.Client.Get(ctx, types.NamespacedName{Name: name}, a); (err != nil && !apierrors.IsNotFound(err)) || (err == nil && !a.IsGone()) {
 			return nil
 		}
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: name}}}
@@ -309,12 +309,6 @@ func (r *AgentReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&kov1.Task{}, taskToGoneAgent, builder.WithPredicates(taskBindingPredicate())).
 		Named("agent").
 		Complete(r)
-}
-
-// agentGone reports whether an existing agent is gone for good: deleted or
-// marked Gone. It is never offered, and its tasks end.
-func agentGone(a *kov1.Agent) bool {
-	return a.DeletionTimestamp != nil || a.Spec.Maintenance == kov1.AgentMaintenanceGone
 }
 
 // taskBindingPredicate passes the task events after which a task may be

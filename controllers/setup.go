@@ -1,7 +1,8 @@
-// Package controllers is the kubeoffer master: the allocation loop
-// (Scheduler, leader-only) and the reconcilers for Frameworks and Agents.
-// SetupMaster wires them into a controller-runtime manager; main.go and
-// the integration tests both use it.
+// Package controllers is the kubeoffer master's reconcilers, for Frameworks
+// (registration, heartbeats, teardown) and Agents (reachability, removal),
+// and its wiring: SetupMaster adds them and the allocation loop (package
+// allocation, leader-only) to a controller-runtime manager; main.go and the
+// integration tests both use it.
 package controllers
 
 import (
@@ -11,14 +12,18 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/kubeoffer/kubeoffer/controllers/allocation"
 )
 
 // MasterOptions configure the master.
 type MasterOptions struct {
-	Scheduler SchedulerOptions
+	// Allocation are the allocation loop's settings.
+	Allocation allocation.Options
 	// AgentTimeout is how long the master may go without seeing an agent's
 	// heartbeat renewed before the agent is unreachable (Mesos: 75s).
 	AgentTimeout time.Duration
@@ -31,15 +36,15 @@ type MasterOptions struct {
 	// Clock is real time unless a test injects another.
 	Clock clock.WithTicker
 	// Metrics, when nil, are created in controller-runtime's registry.
-	Metrics *Metrics
+	Metrics *allocation.Metrics
 }
 
 // DefaultMinAllocatable is Mesos's default --min_allocatable_resources,
 // "cpus:0.01|mem:32": an offer must hold 10m of CPU or 32Mi of memory.
 func DefaultMinAllocatable() []corev1.ResourceList {
 	return []corev1.ResourceList{
-		{corev1.ResourceCPU: mustQuantity("10m")},
-		{corev1.ResourceMemory: mustQuantity("32Mi")},
+		{corev1.ResourceCPU: resource.MustParse("10m")},
+		{corev1.ResourceMemory: resource.MustParse("32Mi")},
 	}
 }
 
@@ -63,21 +68,21 @@ func ParseResourceNames(list string) ([]corev1.ResourceName, error) {
 }
 
 // SetupMaster adds the master's controllers and allocation loop to mgr.
-func SetupMaster(ctx context.Context, mgr ctrl.Manager, opts MasterOptions) (*Scheduler, error) {
+func SetupMaster(ctx context.Context, mgr ctrl.Manager, opts MasterOptions) (*allocation.Loop, error) {
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
 	if opts.Metrics == nil {
-		opts.Metrics = NewMetrics(nil)
+		opts.Metrics = allocation.NewMetrics(nil)
 	}
 	if opts.AgentTimeout == 0 {
 		opts.AgentTimeout = DefaultAgentTimeout
 	}
-	if opts.Scheduler.AllocationInterval == 0 {
-		opts.Scheduler.AllocationInterval = time.Second
+	if opts.Allocation.AllocationInterval == 0 {
+		opts.Allocation.AllocationInterval = time.Second
 	}
-	if opts.Scheduler.ConcurrentWrites == 0 {
-		opts.Scheduler.ConcurrentWrites = DefaultConcurrentWrites
+	if opts.Allocation.ConcurrentWrites == 0 {
+		opts.Allocation.ConcurrentWrites = allocation.DefaultConcurrentWrites
 	}
 	if err := SetupIndexes(ctx, mgr); err != nil {
 		return nil, err
@@ -91,9 +96,9 @@ func SetupMaster(ctx context.Context, mgr ctrl.Manager, opts MasterOptions) (*Sc
 		SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the agent controller: %w", err)
 	}
-	s := NewScheduler(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetEventRecorder("kubeoffer-master"), opts.Clock, opts.Scheduler, opts.Metrics)
-	if err := s.SetupWithManager(ctx, mgr); err != nil {
-		return nil, fmt.Errorf("setting up the scheduler: %w", err)
+	loop := allocation.New(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetEventRecorder("kubeoffer-master"), opts.Clock, opts.Allocation, opts.Metrics)
+	if err := loop.SetupWithManager(ctx, mgr); err != nil {
+		return nil, fmt.Errorf("setting up the allocation loop: %w", err)
 	}
-	return s, nil
+	return loop, nil
 }

@@ -13,6 +13,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
+	"github.com/kubeoffer/kubeoffer/controllers/allocation"
+	"github.com/kubeoffer/kubeoffer/pkg/taskstatus"
 )
 
 // taskEndEvent is how the Event of each task endTasks moves reads: its
@@ -28,7 +30,7 @@ type taskEndEvent struct {
 // live task of tasks moves to its fate under end (aware says whether its
 // framework is partition-aware), then, when end says so, agentd's kill
 // finalizer is released from every task, live or not. At most
-// DefaultConcurrentWrites writes are in flight; a task deleted meanwhile is
+// allocation.DefaultConcurrentWrites writes are in flight; a task deleted meanwhile is
 // not an error, and every other failure is returned, joined.
 func endTasks(ctx context.Context, c client.Client, rec events.EventRecorder, tasks []kov1.Task, end taskEnd,
 	aware func(*kov1.Task) bool, ev taskEndEvent, now time.Time) error {
@@ -47,7 +49,7 @@ func endTasks(ctx context.Context, c client.Client, rec events.EventRecorder, ta
 		}
 	}
 	errs := make([]error, len(work))
-	workqueue.ParallelizeUntil(ctx, DefaultConcurrentWrites, len(work), func(i int) {
+	workqueue.ParallelizeUntil(ctx, allocation.DefaultConcurrentWrites, len(work), func(i int) {
 		errs[i] = endTask(ctx, c, rec, work[i], end, awareOf[work[i]], ev, now)
 	})
 	return errors.Join(errs...)
@@ -59,7 +61,7 @@ func endTask(ctx context.Context, c client.Client, rec events.EventRecorder, t *
 	if end.fate != nil && !t.Status.State.IsTerminal() {
 		if state, reason, msg, ok := end.fate(t, partitionAware); ok {
 			next := t.DeepCopy()
-			setTerminal(&next.Status, state, reason, msg, now)
+			taskstatus.Transition(&next.Status, state, reason, msg, now)
 			if err := c.Status().Update(ctx, next); err != nil {
 				return client.IgnoreNotFound(fmt.Errorf("moving task %s to %s: %w", t.Name, state, err))
 			}

@@ -190,6 +190,12 @@ type AgentList struct {
 	Items           []Agent `json:"items"`
 }
 
+// IsGone reports whether the agent is gone for good: being deleted or
+// marked Gone. The master never offers it, and its tasks end.
+func (a *Agent) IsGone() bool {
+	return a.DeletionTimestamp != nil || a.Spec.Maintenance == AgentMaintenanceGone
+}
+
 func init() {
 	register(&Agent{}, &AgentList{})
 }

@@ -18,12 +18,13 @@ import (
 
 	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
 	"github.com/kubeoffer/kubeoffer/controllers"
+	"github.com/kubeoffer/kubeoffer/controllers/allocation"
 	"github.com/kubeoffer/kubeoffer/test/controlplane"
 )
 
 // Master is one master running in a test.
 type Master struct {
-	Metrics *controllers.Metrics
+	Metrics *allocation.Metrics
 	cancel  context.CancelFunc
 	done    chan struct{}
 }
@@ -84,11 +85,11 @@ func StartMaster(t testing.TB, cp *controlplane.ControlPlane, c MasterConfig) *M
 	if c.MinAllocatable == nil {
 		c.MinAllocatable = controllers.DefaultMinAllocatable()
 	}
-	m := &Master{Metrics: controllers.NewMetrics(prometheus.NewRegistry()), done: make(chan struct{})}
+	m := &Master{Metrics: allocation.NewMetrics(prometheus.NewRegistry()), done: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	if _, err := controllers.SetupMaster(ctx, mgr, controllers.MasterOptions{
-		Scheduler: controllers.SchedulerOptions{AllocationInterval: 200 * time.Millisecond, OfferTimeout: c.OfferTimeout,
+		Allocation: allocation.Options{AllocationInterval: 200 * time.Millisecond, OfferTimeout: c.OfferTimeout,
 			MinAllocatable: c.MinAllocatable, FairShareExcluded: c.FairShareExcluded},
 		AgentTimeout: c.AgentTimeout, AgentGoneTimeout: c.AgentGoneTimeout, AgentLeaseNamespace: c.AgentLeaseNamespace, Metrics: m.Metrics,
 	}); err != nil {

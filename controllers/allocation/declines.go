@@ -1,23 +1,23 @@
-package controllers
+package allocation
 
 import (
-	"context"
 	"fmt"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/klog/v2"
-	ctrl "sigs.k8s.io/controller-runtime"
 
 	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
 )
 
-// retireDeclined deletes declined offers and installs their refuse filters,
-// and installs filters for offers frameworks deleted themselves.
-func (s *Scheduler) retireDeclined(ctx context.Context, w *world) {
-	var dels []offerDeletion
+// planDeclines deletes declined offers and refuses their agents to their
+// frameworks for the refuse time they gave (or their default), and refuses
+// the agents of offers frameworks deleted themselves (drained from the
+// informer) for their default refuse time.
+func planDeclines(p *pass, deleted []decline) plan {
+	var pl plan
+	w := p.w
 	for _, k := range sortedNNKeys(w.offers) {
 		o := w.offers[k]
 		if o.Spec.Decline == nil || o.DeletionTimestamp != nil {
@@ -25,22 +25,22 @@ func (s *Scheduler) retireDeclined(ctx context.Context, w *world) {
 		}
 		fk := o.FrameworkKey()
 		refuse := refuseDuration(w.frameworks[fk], o.Spec.Decline.RefuseDuration)
-		s.filters.add(fk.String(), o.Spec.AgentName, w.now.Add(refuse), w.now)
-		dels = append(dels, offerDeletion{offer: o, eventType: corev1.EventTypeNormal, reason: "Declined",
-			message: fmt.Sprintf("Declined by framework %s; agent %s refused for %s", o.Spec.FrameworkName, o.Spec.AgentName, refuse)})
+		pl.filters = append(pl.filters, refuseFilter{framework: fk, agent: o.Spec.AgentName, until: w.now.Add(refuse)})
+		pl.deletions = append(pl.deletions, offerDeletion{offer: o, kind: offerDeclined, reason: OfferDeclinedReason,
+			event: offerEvent(o, corev1.EventTypeNormal, OfferDeclinedReason,
+				fmt.Sprintf("Declined by framework %s; agent %s refused for %s", o.Spec.FrameworkName, o.Spec.AgentName, refuse))})
 	}
-	for i, deleted := range s.deleteOffers(ctx, w, dels) {
-		if deleted {
-			o := dels[i].offer
-			s.Metrics.OffersDeclined.WithLabelValues(o.FrameworkKey().String()).Inc()
-		}
-	}
-	for _, d := range s.declines.drain() {
+	for _, d := range deleted {
 		refuse := refuseDuration(w.frameworks[d.framework], nil)
-		s.filters.add(d.framework.String(), d.agent, w.now.Add(refuse), w.now)
-		s.Metrics.OffersDeclined.WithLabelValues(d.framework.String()).Inc()
-		ctrl.LoggerFrom(ctx).V(2).Info("Took offer deletion as decline", "ResourceOffer", klog.KRef(d.framework.Namespace, d.offer), "refuse", refuse)
+		pl.filters = append(pl.filters, refuseFilter{framework: d.framework, agent: d.agent, until: w.now.Add(refuse)})
+		pl.declines = append(pl.declines, d.framework)
 	}
+	return pl
+}
+
+// offerEvent is the Event of an offer's deletion.
+func offerEvent(o *kov1.ResourceOffer, eventType, reason, note string) event {
+	return event{regarding: o, eventType: eventType, reason: reason, action: "Delete", note: note}
 }
 
 func refuseDuration(f *kov1.Framework, explicit *metav1.Duration) time.Duration {

@@ -1,17 +1,12 @@
-package controllers
+package allocation
 
 import (
-	"context"
 	"fmt"
-	"sort"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/klog/v2"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
 	"github.com/kubeoffer/kubeoffer/pkg/allocator"
@@ -19,76 +14,61 @@ import (
 	"github.com/kubeoffer/kubeoffer/pkg/taskstatus"
 )
 
-// pendingTasks returns pending tasks matching keep, oldest first.
-func pendingTasks(w *world, keep func(*kov1.Task) bool) []*kov1.Task {
-	var out []*kov1.Task
-	for _, t := range w.tasks {
-		if taskstatus.IsPending(t) && keep(t) {
-			out = append(out, t)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool {
-		ti, tj := out[i].CreationTimestamp, out[j].CreationTimestamp
-		if !ti.Equal(&tj) {
-			return ti.Before(&tj)
-		}
-		return key(out[i]).String() < key(out[j]).String()
-	})
-	return out
-}
+// The built-in schedulers are a framework that lives in the master: for a
+// Framework with spec.scheduler they place its tasks on its offers, answer
+// the offers they are done with, and say which tasks wait. They talk to the
+// first level only as any framework would, through its offers and through
+// what the allocator already takes from a framework: a demand and a count
+// of offers (setBuiltinDemand), and being suppressed while idle.
 
 // maxWaitingMarksPerPass bounds how many tasks one pass marks as waiting
 // for an offer; the rest are marked by the passes after.
 const maxWaitingMarksPerPass = 256
 
-// builtinPlacing is what one pass of the built-in schedulers did: the
-// frameworks that had tasks to place, and the offers that took a task.
+// builtinPlacing is what the built-in schedulers had to do at the start of
+// a pass: the frameworks with tasks to place, and whether several
+// frameworks wanted offers.
 type builtinPlacing struct {
 	frameworks map[string]bool
-	used       map[types.NamespacedName]bool
-	// contended is whether several frameworks wanted offers.
-	contended bool
+	contended  bool
 }
 
-// placeBuiltin is the built-in schedulers: each pending task of a framework
-// with spec.scheduler that names no offer is put on one of the framework's
-// offers by its policy, in creation order, or marked as waiting.
-func (s *Scheduler) placeBuiltin(ctx context.Context, w *world) builtinPlacing {
-	placing := builtinPlacing{frameworks: map[string]bool{}, used: map[types.NamespacedName]bool{}}
+// planPlacements is the built-in schedulers' placement: each pending task
+// of a framework with spec.scheduler that names no offer is put on one of
+// the framework's offers by its policy, in creation order, or marked as
+// waiting.
+func planPlacements(p *pass) (builtinPlacing, plan) {
+	var pl plan
+	w, l := p.w, p.l
+	placing := builtinPlacing{frameworks: map[string]bool{}}
 	tasks := pendingTasks(w, func(t *kov1.Task) bool {
 		f := w.frameworks[t.FrameworkKey()]
 		return t.Spec.OfferName == "" && frameworkLive(f) && f.Spec.Scheduler != nil
 	})
 	if len(tasks) == 0 {
-		return placing
+		return placing, pl
 	}
-	l := s.ledger(w, nil)
 	// A task placed on an offer by an earlier pass (or an earlier leader)
 	// but not bound yet — its bind met a conflict, or its leader died —
 	// still claims its share of the offer; the ledger counts bound tasks
 	// only, so without this the offer's rest would be given out twice and
 	// admission would drop one of the two tasks.
+	claims := offerClaims{}
 	for _, t := range pendingTasks(w, func(t *kov1.Task) bool { return t.Spec.OfferName != "" }) {
 		overhead, _ := w.podOverhead(t)
-		l.consume(types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.OfferName},
+		claims.claim(types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.OfferName},
 			l.dims.FromList(kov1.AddResources(t.Spec.Resources, overhead)), resources.NewPortSet(t.Spec.Ports...))
 	}
 	// When frameworks compete for offers, a built-in scheduler takes one
-	// task per offer per pass and returns the rest (returnBuiltinOffers), so
+	// task per offer per pass and returns the rest (planBuiltinReturns), so
 	// the next pass re-offers it in weighted-DRF order and shares converge at
 	// task granularity. Alone, it packs each offer.
-	contended := competing(l, s.idleBuiltins(w)) > 1
+	contended := competing(l, idleBuiltins(w)) > 1
 	placing.contended = contended
 	total := make(resources.Vec, l.dims.Len())
 	for _, a := range l.snapshot.Agents {
 		total.Add(a.Allocatable)
 	}
-	type placement struct {
-		cur, placed *kov1.Task
-		offer       types.NamespacedName
-	}
-	var places []placement
-	var waiting []statusWrite
 	taken := map[types.NamespacedName]bool{}
 	spread := map[string]map[string]int{}
 	for _, t := range tasks {
@@ -109,7 +89,8 @@ func (s *Scheduler) placeBuiltin(ctx context.Context, w *world) builtinPlacing {
 			if ov.Framework != fk || (!ov.Expires.IsZero() && !w.now.Before(ov.Expires)) {
 				continue
 			}
-			c := allocator.Candidate{Offer: ov.Name, Remaining: ov.Resources, Ports: ov.Ports, SpreadValue: ov.Attributes[attr]}
+			left, ports := claims.remaining(offerKey, ov)
+			c := allocator.Candidate{Offer: ov.Name, Remaining: left, Ports: ports, SpreadValue: ov.Attributes[attr]}
 			if contended && taken[offerKey] {
 				takenCands = append(takenCands, c)
 				continue
@@ -125,67 +106,51 @@ func (s *Scheduler) placeBuiltin(ctx context.Context, w *world) builtinPlacing {
 			// A task that fits an offer already taken this pass is placed
 			// next pass; one that none of the framework's offers fits waits,
 			// and says so (a bounded number per pass, so a large burst does
-			// not hold the pass up). Without any offer, markUnoffered decides
-			// once this pass's offers are made.
-			if len(cands)+len(takenCands) == 0 || len(waiting) >= maxWaitingMarksPerPass ||
+			// not hold the pass up). Without any offer, planUnofferedMarks
+			// decides once this pass's offers are made.
+			if len(cands)+len(takenCands) == 0 || len(pl.marks) >= maxWaitingMarksPerPass ||
 				allocator.Place(f.Spec.Scheduler.Policy, need, ports, takenCands, spread[fk], total) >= 0 {
 				continue
 			}
 			if mark := waitingStatus(w, t); !statusEqual(mark.cur.Status, mark.next.Status) {
-				waiting = append(waiting, mark)
+				pl.marks = append(pl.marks, mark)
 			}
 			continue
 		}
 		placed := t.DeepCopy()
 		placed.Spec.OfferName = cands[i].Offer
-		places = append(places, placement{cur: t, placed: placed, offer: keys[i]})
-		// Assumed to succeed for the rest of this pass's decisions; a task
+		pl.placements = append(pl.placements, placement{cur: t, placed: placed, offer: keys[i]})
+		// Assumed to land for the rest of this step's decisions; a task
 		// whose patch fails is placed again next pass.
-		l.consume(keys[i], need, ports)
+		claims.claim(keys[i], need, ports)
 		taken[keys[i]] = true
 		spread[fk][cands[i].SpreadValue]++
 	}
-	errs := make([]error, len(places))
-	s.parallelize(ctx, len(places), func(i int) {
-		// A patch of offerName alone: an Update would resend the whole spec,
-		// and a template written without metadata (kubectl) would come back
-		// with an empty one, which the immutability rule refuses.
-		p := places[i]
-		errs[i] = s.Client.Patch(ctx, p.placed, client.MergeFromWithOptions(p.cur, client.MergeFromWithOptimisticLock{}))
-	})
-	for i, p := range places {
-		if errs[i] != nil {
-			ctrl.LoggerFrom(ctx).V(1).Info("Could not place task; will retry", "Task", klog.KObj(p.cur), "err", errs[i].Error())
-			continue
-		}
-		w.tasks[key(p.placed)] = p.placed
-		placing.used[p.offer] = true
-	}
-	s.writeTaskStatuses(ctx, w, waiting)
-	return placing
+	return placing, pl
 }
 
-// markUnoffered marks as waiting the tasks of built-in frameworks that
+// planUnofferedMarks marks as waiting the tasks of built-in frameworks that
 // hold no offer at the end of a pass: nothing is free for them now.
-func (s *Scheduler) markUnoffered(ctx context.Context, w *world) {
+func planUnofferedMarks(p *pass) plan {
+	var pl plan
+	w := p.w
 	offered := map[kov1.FrameworkKey]bool{}
 	for _, o := range w.offers {
 		offered[o.FrameworkKey()] = true
 	}
-	var marks []statusWrite
 	for _, t := range pendingTasks(w, func(t *kov1.Task) bool {
 		fk := t.FrameworkKey()
 		f := w.frameworks[fk]
 		return t.Spec.OfferName == "" && frameworkLive(f) && f.Spec.Scheduler != nil && !offered[fk]
 	}) {
-		if len(marks) >= maxWaitingMarksPerPass {
+		if len(pl.marks) >= maxWaitingMarksPerPass {
 			break
 		}
 		if mark := waitingStatus(w, t); !statusEqual(mark.cur.Status, mark.next.Status) {
-			marks = append(marks, mark)
+			pl.marks = append(pl.marks, mark)
 		}
 	}
-	s.writeTaskStatuses(ctx, w, marks)
+	return pl
 }
 
 // competing counts the frameworks that want offers now: connected, not
@@ -200,19 +165,21 @@ func competing(l *ledger, idle map[string]bool) int {
 	return n
 }
 
-// returnBuiltinOffers makes the built-in schedulers answer their offers as a
+// planBuiltinReturns makes the built-in schedulers answer their offers as a
 // well-behaved Mesos framework does, so that weighted DRF, not whoever was
 // offered first, decides who gets an agent next. For every framework that
 // had tasks to place this pass: an offer that took tasks has the rest
 // declined once they are bound (no refuse time: the next pass re-offers it
 // by DRF order), unless no other framework wants offers, when it is kept
-// for the framework's next tasks; an offer no waiting task fits is declined with the
-// framework's refuse duration, or returned without one when no task waits
-// at all (so tasks created a moment later are not kept off the agent).
-// Offers a still-unbound task names are kept.
-func (s *Scheduler) returnBuiltinOffers(ctx context.Context, w *world, placing builtinPlacing) {
+// for the framework's next tasks; an offer no waiting task fits is declined
+// with the framework's refuse duration, or returned without one when no
+// task waits at all (so tasks created a moment later are not kept off the
+// agent). Offers a still-unbound task names are kept.
+func planBuiltinReturns(p *pass) plan {
+	var pl plan
+	w, placing := p.w, p.placing
 	if len(placing.frameworks) == 0 {
-		return
+		return pl
 	}
 	named := map[types.NamespacedName]bool{}
 	waiting := map[string]bool{}
@@ -224,32 +191,32 @@ func (s *Scheduler) returnBuiltinOffers(ctx context.Context, w *world, placing b
 			waiting[t.FrameworkKey().String()] = true
 		}
 	}
-	var dels []offerDeletion
 	for _, k := range sortedNNKeys(w.offers) {
 		o := w.offers[k]
 		fk := o.FrameworkKey().String()
 		if !placing.frameworks[fk] || named[k] || o.Spec.Decline != nil || o.DeletionTimestamp != nil {
 			continue
 		}
-		if placing.used[k] && !placing.contended {
+		used := p.placed[k]
+		if used && !placing.contended {
 			continue // alone, it keeps the rest for its next tasks
 		}
-		if placing.used[k] {
-			dels = append(dels, offerDeletion{offer: o, eventType: corev1.EventTypeNormal, reason: "Used",
-				message: "Returned the rest: the framework's built-in scheduler placed its tasks"})
-			continue
+		var note string
+		reason := OfferUnusedReason
+		switch {
+		case used:
+			reason, note = OfferUsedReason, "Returned the rest: the framework's built-in scheduler placed its tasks"
+		case !waiting[fk]:
+			note = "Returned: the framework's built-in scheduler has no task left to place"
+		default:
+			refuse := refuseDuration(w.frameworks[o.FrameworkKey()], nil)
+			pl.filters = append(pl.filters, refuseFilter{framework: o.FrameworkKey(), agent: o.Spec.AgentName, until: w.now.Add(refuse)})
+			note = fmt.Sprintf("Returned: no waiting task of the framework's built-in scheduler fits; agent %s refused for %s", o.Spec.AgentName, refuse)
 		}
-		if !waiting[fk] {
-			dels = append(dels, offerDeletion{offer: o, eventType: corev1.EventTypeNormal, reason: "Unused",
-				message: "Returned: the framework's built-in scheduler has no task left to place"})
-			continue
-		}
-		refuse := refuseDuration(w.frameworks[o.FrameworkKey()], nil)
-		s.filters.add(fk, o.Spec.AgentName, w.now.Add(refuse), w.now)
-		dels = append(dels, offerDeletion{offer: o, eventType: corev1.EventTypeNormal, reason: "Unused",
-			message: fmt.Sprintf("Returned: no waiting task of the framework's built-in scheduler fits; agent %s refused for %s", o.Spec.AgentName, refuse)})
+		pl.deletions = append(pl.deletions, offerDeletion{offer: o, kind: offerReturned, reason: reason,
+			event: offerEvent(o, corev1.EventTypeNormal, reason, note)})
 	}
-	s.deleteOffers(ctx, w, dels)
+	return pl
 }
 
 func spreadCounts(w *world, f *kov1.Framework, attr string) map[string]int {
@@ -266,21 +233,21 @@ func spreadCounts(w *world, f *kov1.Framework, attr string) map[string]int {
 }
 
 // waitingStatus records on a task that no offer fits it yet.
-func waitingStatus(w *world, t *kov1.Task) statusWrite {
+func waitingStatus(w *world, t *kov1.Task) taskWrite {
 	next := t.DeepCopy()
 	next.Status.State = kov1.TaskPending
 	next.Status.ObservedGeneration = t.Generation
 	meta.SetStatusCondition(&next.Status.Conditions, metav1.Condition{Type: kov1.TaskBoundCondition, Status: metav1.ConditionFalse,
 		Reason: kov1.TaskReasonWaitingForOffer, Message: "No offer of the framework fits the task yet; it waits for resources to free up", ObservedGeneration: t.Generation})
 	if t.Status.State == "" {
-		appendHistory(&next.Status, kov1.TaskPending, kov1.TaskReasonWaitingForOffer, "", w.now)
+		taskstatus.AppendHistory(&next.Status, kov1.TaskPending, kov1.TaskReasonWaitingForOffer, "", w.now)
 	}
-	return statusWrite{cur: t, next: next}
+	return taskWrite{cur: t, next: next}
 }
 
 // idleBuiltins are frameworks with a built-in scheduler and no task waiting
 // to be placed: they are offered nothing and their offers are returned.
-func (s *Scheduler) idleBuiltins(w *world) map[string]bool {
+func idleBuiltins(w *world) map[string]bool {
 	idle := map[string]bool{}
 	for k, f := range w.frameworks {
 		if f.Spec.Scheduler != nil {
@@ -293,4 +260,71 @@ func (s *Scheduler) idleBuiltins(w *world) map[string]bool {
 		}
 	}
 	return idle
+}
+
+// setBuiltinDemand tells the allocator what the built-in schedulers can
+// use, since the master knows their waiting tasks: an offer too small for
+// the smallest of them is not made; alone, a framework is offered until its
+// offers cover all of them (it packs offers); competing, it gets at most one
+// offer per waiting task it holds no offer for (it places one task per
+// offer per pass). Without this every free agent would be offered, and
+// mostly returned unused, on every pass.
+func (l *ledger) setBuiltinDemand(w *world, n int) {
+	demand := map[string]resources.Vec{}
+	smallest := map[string]resources.Vec{}
+	waiting := map[string]int{}
+	for _, t := range w.tasks {
+		if !taskstatus.IsPending(t) || t.Spec.OfferName != "" {
+			continue
+		}
+		f := w.frameworks[t.FrameworkKey()]
+		if f == nil || f.Spec.Scheduler == nil {
+			continue
+		}
+		fk := f.Key().String()
+		need := l.dims.FromList(t.Spec.Resources).Clone(n)
+		if demand[fk] == nil {
+			demand[fk] = make(resources.Vec, n)
+			smallest[fk] = need.Clone(n)
+		}
+		demand[fk].Add(need)
+		smallest[fk].Min(need)
+		waiting[fk]++
+	}
+	for _, f := range l.snapshot.Frameworks {
+		f.Floor, f.Demand, f.MaxOffers = nil, nil, 0
+	}
+	offers := map[string]int{}
+	held := map[string]resources.Vec{}
+	for _, ov := range l.offers {
+		offers[ov.Framework]++
+		if held[ov.Framework] == nil {
+			held[ov.Framework] = make(resources.Vec, n)
+		}
+		held[ov.Framework].Add(ov.Resources)
+	}
+	wanting := 0
+	for _, f := range l.snapshot.Frameworks {
+		if !f.Suppressed {
+			wanting++
+		}
+	}
+	for _, f := range l.snapshot.Frameworks {
+		wf := w.frameworks[kov1.FrameworkKey{Namespace: f.Namespace, Name: f.Name}]
+		if wf == nil || wf.Spec.Scheduler == nil || f.Suppressed || demand[f.Key] == nil {
+			continue
+		}
+		f.Floor = smallest[f.Key]
+		if wanting > 1 {
+			if f.MaxOffers = waiting[f.Key] - offers[f.Key]; f.MaxOffers <= 0 {
+				f.Demand = make(resources.Vec, n) // it holds enough offers
+			}
+			continue
+		}
+		f.Demand = demand[f.Key]
+		if h := held[f.Key]; h != nil {
+			f.Demand.Sub(h)
+		}
+		f.Demand.ClampZero()
+	}
 }

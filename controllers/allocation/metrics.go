@@ -1,8 +1,10 @@
-package controllers
+package allocation
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
 )
 
 // Metrics are the master's Prometheus metrics, named after Mesos's master
@@ -58,4 +60,49 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.OffersSent, m.OffersAccepted, m.OffersDeclined, m.OffersRescinded, m.AllocationRun,
 		m.ResourcesTotal, m.ResourcesOffered, m.ResourcesUsed, m.OutstandingOffer, m.Tasks, m.FrameworkShare, m.RoleShare)
 	return m
+}
+
+// gauges are the values of the allocation gauges at the end of a pass, as
+// the status step computes them: per resource (cpu in cores, others in
+// base units) and per task state; shares by framework and role.
+type gauges struct {
+	total, offered, used map[string]float64
+	outstandingOffers    int
+	tasks                map[kov1.TaskState]int
+	frameworkShares      []frameworkShare
+	roleShares           map[string]float64
+}
+
+// frameworkShare is one framework's dominant share, for its gauge.
+type frameworkShare struct {
+	framework, role string
+	share           float64
+}
+
+// taskStates are the states the tasks gauge reports, every one of them each
+// pass (zero included).
+var taskStates = []kov1.TaskState{kov1.TaskPending, kov1.TaskStaging, kov1.TaskStarting, kov1.TaskRunning, kov1.TaskKilling,
+	kov1.TaskFinished, kov1.TaskFailed, kov1.TaskKilled, kov1.TaskError, kov1.TaskLost, kov1.TaskDropped, kov1.TaskUnreachable, kov1.TaskGone}
+
+// setGauges sets the allocation gauges to g.
+func (m *Metrics) setGauges(g gauges) {
+	for name, v := range g.total {
+		m.ResourcesTotal.WithLabelValues(name).Set(v)
+	}
+	for name, v := range g.offered {
+		m.ResourcesOffered.WithLabelValues(name).Set(v)
+	}
+	for name, v := range g.used {
+		m.ResourcesUsed.WithLabelValues(name).Set(v)
+	}
+	m.OutstandingOffer.Set(float64(g.outstandingOffers))
+	for _, st := range taskStates {
+		m.Tasks.WithLabelValues(string(st)).Set(float64(g.tasks[st]))
+	}
+	for _, f := range g.frameworkShares {
+		m.FrameworkShare.WithLabelValues(f.framework, f.role).Set(f.share)
+	}
+	for role, share := range g.roleShares {
+		m.RoleShare.WithLabelValues(role).Set(share)
+	}
 }

@@ -1,7 +1,7 @@
-package controllers
+package allocation
 
 import (
-	"context"
+	"fmt"
 	"sort"
 	"strings"
 	"sync"
@@ -9,20 +9,16 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/klog/v2"
-	ctrl "sigs.k8s.io/controller-runtime"
 
 	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
 	"github.com/kubeoffer/kubeoffer/pkg/allocator"
 )
 
-// makeOffers runs the allocator and creates its offers, counting each
-// offer made for the allocator's ties.
-func (s *Scheduler) makeOffers(ctx context.Context, w *world, l *ledger) {
-	s.counts.retain(l.fws)
-	allocs := allocator.Allocate(l.snapshot)
-	offers := make([]*kov1.ResourceOffer, len(allocs))
-	for i, o := range allocs {
+// planOffers runs the allocator over the ledger and plans its offers.
+func planOffers(p *pass, timeout time.Duration) plan {
+	var pl plan
+	w, l := p.w, p.l
+	for _, o := range allocator.Allocate(l.snapshot) {
 		f := l.fws[o.Framework]
 		fw := w.frameworks[kov1.FrameworkKey{Namespace: f.Namespace, Name: f.Name}]
 		offer := &kov1.ResourceOffer{
@@ -41,27 +37,14 @@ func (s *Scheduler) makeOffers(ctx context.Context, w *world, l *ledger) {
 		if len(offer.Spec.Attributes) == 0 {
 			offer.Spec.Attributes = nil
 		}
-		if s.Options.OfferTimeout > 0 {
-			offer.Spec.ExpirationTime = &metav1.Time{Time: w.now.Add(s.Options.OfferTimeout).Truncate(time.Second)}
+		if timeout > 0 {
+			offer.Spec.ExpirationTime = &metav1.Time{Time: w.now.Add(timeout).Truncate(time.Second)}
 		}
-		offers[i] = offer
+		pl.creations = append(pl.creations, offerCreation{offer: offer, framework: o.Framework, event: event{
+			regarding: offer, related: fw, eventType: corev1.EventTypeNormal, reason: OfferOfferedReason, action: "Offer",
+			note: fmt.Sprintf("Offered %s of agent %s to framework %s as role %s", describe(offer.Spec.Resources), o.Agent, offer.Spec.FrameworkName, o.Role)}})
 	}
-	errs := make([]error, len(offers))
-	s.parallelize(ctx, len(offers), func(i int) { errs[i] = s.Client.Create(ctx, offers[i]) })
-	for i, offer := range offers {
-		o := allocs[i]
-		fw := w.frameworks[offer.FrameworkKey()]
-		if errs[i] != nil {
-			ctrl.LoggerFrom(ctx).Error(errs[i], "Failed to create offer", "Framework", klog.KObj(fw), "Agent", o.Agent)
-			continue
-		}
-		s.assumed.offerCreated(offer, w.now)
-		s.counts.add(o.Framework)
-		w.offers[key(offer)] = offer
-		s.Metrics.OffersSent.WithLabelValues(o.Framework).Inc()
-		s.Recorder.Eventf(offer, fw, corev1.EventTypeNormal, "Offered", "Offer", "Offered %s of agent %s to framework %s as role %s",
-			describe(offer.Spec.Resources), o.Agent, offer.Spec.FrameworkName, o.Role)
-	}
+	return pl
 }
 
 // offerNamePrefix is "<framework>-<agent>-", shortened to leave room for

@@ -1,11 +1,13 @@
-package controllers
+package allocation
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -242,7 +244,6 @@ func TestRoleConsumption(t *testing.T) {
 	w.offers[key(offer)] = offer
 	l := buildLedger(w, options{}, func(string) map[string]time.Time { return nil }, nil)
 
-	s := &Scheduler{roleConditions: conditionMemo{}}
 	reserved, unused := roleReservations(w, l)
 	u := map[string]*usageTotals{
 		"team":    {allocated: l.dims.FromList(b.Resources("cpu", "1")), offered: l.dims.FromList(b.Resources("cpu", "3", "memory", "1Gi"))},
@@ -251,7 +252,7 @@ func TestRoleConsumption(t *testing.T) {
 	}
 	got := map[string]map[string]corev1.ResourceList{}
 	for name, r := range w.roles {
-		p := s.roleStatusPatch(l, r, roleView{usage: u[name], reserved: reserved[name], unusedReserved: unused[name]}, w.now)
+		p := roleStatusPatch(l, r, roleView{usage: u[name], reserved: reserved[name], unusedReserved: unused[name]}, nil, w.now)
 		st := p.next.(*kov1.Role).Status
 		got[name] = map[string]corev1.ResourceList{"reserved": st.Reserved, "consumed": st.Consumed}
 	}
@@ -306,7 +307,8 @@ func TestRoleTransitions(t *testing.T) {
 // write decides the same status again, but does not announce it again.
 func TestRoleEventsOnce(t *testing.T) {
 	rec := events.NewFakeRecorder(10)
-	s := &Scheduler{Recorder: rec, roleConditions: conditionMemo{}}
+	loop := New(nil, nil, rec, nil, Options{}, NewMetrics(prometheus.NewRegistry()))
+	loop.Writer = &recordingWriter{}
 	w := &world{now: time.Unix(100, 0), roles: map[string]*kov1.Role{"orphan": b.MakeRole("orphan").Parent("ghost").Obj()},
 		agents: map[string]*kov1.Agent{}, frameworks: map[kov1.FrameworkKey]*kov1.Framework{},
 		offers: map[types.NamespacedName]*kov1.ResourceOffer{}, tasks: map[types.NamespacedName]*kov1.Task{}}
@@ -315,11 +317,11 @@ func TestRoleEventsOnce(t *testing.T) {
 	conds := roleConditions(l.dims, w.roles, holdOf(l))
 	view := roleView{usage: &usageTotals{allocated: l.dims.Zero(), offered: l.dims.Zero()}, conditions: conds["orphan"]}
 	for pass := 1; pass <= 2; pass++ {
-		p := s.roleStatusPatch(l, w.roles["orphan"], view, w.now) // the cache still shows the empty status
+		p := roleStatusPatch(l, w.roles["orphan"], view, loop.roleConditions.previous(w.roles["orphan"]), w.now) // the cache still shows the empty status
 		if p == nil {
 			t.Fatalf("pass %d: no patch for a status the cache does not show", pass)
 		}
-		p.written()
+		loop.patchStatuses(context.Background(), []statusPatch{*p})
 	}
 	close(rec.Events)
 	var got []string

@@ -1,7 +1,6 @@
-package controllers
+package allocation
 
 import (
-	"context"
 	"fmt"
 	"sort"
 	"time"
@@ -10,8 +9,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/klog/v2"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
@@ -24,13 +21,18 @@ type usageTotals struct {
 	allocated, offered resources.Vec
 }
 
-// syncStatus writes the status fields the scheduler owns where they
-// changed: offers' remainders, frameworks' and roles' allocation and
-// shares, roles' quota consumption and conditions. It also sets the
-// allocation gauges.
-func (s *Scheduler) syncStatus(ctx context.Context, w *world, l *ledger) {
+// planStatus patches the status fields the loop owns where they changed:
+// offers' remainders, frameworks' and roles' allocation and shares, roles'
+// quota consumption and conditions (with an Event for each condition that
+// turned). It also gives the allocation gauges their values.
+func (l *Loop) planStatus(p *pass) plan {
+	return planStatus(p, l.roleConditions)
+}
+
+func planStatus(p *pass, memo conditionMemo) plan {
 	var patches []statusPatch
-	defer func() { s.patchStatuses(ctx, patches) }()
+	w, l := p.w, p.l
+	g := &gauges{roleShares: map[string]float64{}}
 	n := l.dims.Len()
 	total := make(resources.Vec, n)
 	for _, a := range l.snapshot.Agents {
@@ -86,12 +88,12 @@ func (s *Scheduler) syncStatus(ctx context.Context, w *world, l *ledger) {
 			ru.offered.Add(u.offered)
 		}
 		share := shareOf(u, total)
-		s.Metrics.FrameworkShare.WithLabelValues(k.String(), role).Set(share)
+		g.frameworkShares = append(g.frameworkShares, frameworkShare{framework: k.String(), role: role, share: share})
 		patches = appendPatch(patches, frameworkStatusPatch(l, f, u, share, counts[k]))
 	}
 	reserved, unused := roleReservations(w, l)
 	conditions := roleConditions(l.dims, w.roles, holdOf(l))
-	s.roleConditions.forget(w.roles)
+	memo.forget(w.roles)
 	for name, r := range w.roles {
 		u := perRole[name]
 		if u == nil {
@@ -99,12 +101,14 @@ func (s *Scheduler) syncStatus(ctx context.Context, w *world, l *ledger) {
 		}
 		view := roleView{usage: u, reserved: reserved[name], unusedReserved: unused[name], share: shareOf(u, total),
 			frameworks: fwPerRole[name], conditions: conditions[name]}
-		patches = appendPatch(patches, s.roleStatusPatch(l, r, view, w.now))
+		patches = appendPatch(patches, roleStatusPatch(l, r, view, memo.previous(r), w.now))
 	}
 	for name, u := range perRole {
-		s.Metrics.RoleShare.WithLabelValues(name).Set(shareOf(u, total))
+		g.roleShares[name] = shareOf(u, total)
 	}
-	s.setGauges(l, total, stateCounts)
+	resourceGauges(g, l, total)
+	g.tasks = stateCounts
+	return plan{patches: patches, gauges: g}
 }
 
 func shareOf(u *usageTotals, total resources.Vec) float64 {
@@ -125,13 +129,6 @@ func roleChain(w *world, role string) []string {
 }
 
 func formatShare(x float64) string { return fmt.Sprintf("%.3f", x) }
-
-// statusPatch changes cur's status to next's; written, when set, runs on
-// the pass's goroutine once the patch was written.
-type statusPatch struct {
-	cur, next client.Object
-	written   func()
-}
 
 // appendPatch appends p unless it is nil (nothing changed).
 func appendPatch(ps []statusPatch, p *statusPatch) []statusPatch {
@@ -194,7 +191,7 @@ type roleView struct {
 // roleStatusPatch writes a role's usage, quota consumption and conditions
 // where they changed; once written, it records an Event for each condition
 // that changed.
-func (s *Scheduler) roleStatusPatch(l *ledger, r *kov1.Role, v roleView, now time.Time) *statusPatch {
+func roleStatusPatch(l *ledger, r *kov1.Role, v roleView, previous []metav1.Condition, now time.Time) *statusPatch {
 	n := l.dims.Len()
 	next := r.DeepCopy()
 	next.Status.Allocated = nonEmpty(l.dims.ToList(v.usage.allocated))
@@ -217,33 +214,10 @@ func (s *Scheduler) roleStatusPatch(l *ledger, r *kov1.Role, v roleView, now tim
 		return nil
 	}
 	p := newPatch(r, next)
-	events := roleTransitions(s.roleConditions.previous(r), next.Status.Conditions)
-	p.written = func() {
-		s.roleConditions[r.UID] = next.Status.Conditions
-		for _, e := range events {
-			s.Recorder.Eventf(next, nil, e.eventType, e.reason, e.action, "%s", e.note)
-		}
+	for _, e := range roleTransitions(previous, next.Status.Conditions) {
+		p.events = append(p.events, event{regarding: next, eventType: e.eventType, reason: e.reason, action: e.action, note: e.note})
 	}
 	return p
-}
-
-// patchStatuses merge-patches the status fields that differ between each
-// cur and next, concurrently, without a resourceVersion: the scheduler
-// owns these fields, and other writers (conditions) are not overwritten.
-func (s *Scheduler) patchStatuses(ctx context.Context, patches []statusPatch) {
-	errs := make([]error, len(patches))
-	s.parallelize(ctx, len(patches), func(i int) {
-		p := patches[i]
-		errs[i] = s.Client.Status().Patch(ctx, p.next, client.MergeFrom(p.cur))
-		if client.IgnoreNotFound(errs[i]) != nil {
-			ctrl.LoggerFrom(ctx).V(1).Info("Failed to patch status; next pass retries", "object", klog.KObj(p.cur), "err", errs[i].Error())
-		}
-	})
-	for i, p := range patches {
-		if errs[i] == nil && p.written != nil {
-			p.written()
-		}
-	}
 }
 
 func nonEmpty(rl corev1.ResourceList) corev1.ResourceList {
@@ -253,26 +227,24 @@ func nonEmpty(rl corev1.ResourceList) corev1.ResourceList {
 	return rl
 }
 
-func (s *Scheduler) setGauges(l *ledger, total resources.Vec, states map[kov1.TaskState]int) {
+// resourceGauges sets g's per-resource values from the ledger's agents.
+func resourceGauges(g *gauges, l *ledger, total resources.Vec) {
 	n := l.dims.Len()
 	offered, used := make(resources.Vec, n), make(resources.Vec, n)
 	for _, a := range l.snapshot.Agents {
 		offered.Add(a.Offered)
 		used.Add(a.Allocated)
 	}
+	g.total, g.offered, g.used = map[string]float64{}, map[string]float64{}, map[string]float64{}
 	for i := 0; i < n; i++ {
 		name := string(l.dims.Name(i))
 		scale := 1.0
 		if name == string(corev1.ResourceCPU) {
 			scale = 1000
 		}
-		s.Metrics.ResourcesTotal.WithLabelValues(name).Set(float64(total.Get(i)) / scale)
-		s.Metrics.ResourcesOffered.WithLabelValues(name).Set(float64(offered.Get(i)) / scale)
-		s.Metrics.ResourcesUsed.WithLabelValues(name).Set(float64(used.Get(i)) / scale)
+		g.total[name] = float64(total.Get(i)) / scale
+		g.offered[name] = float64(offered.Get(i)) / scale
+		g.used[name] = float64(used.Get(i)) / scale
 	}
-	s.Metrics.OutstandingOffer.Set(float64(len(l.snapshot.Offers)))
-	for _, st := range []kov1.TaskState{kov1.TaskPending, kov1.TaskStaging, kov1.TaskStarting, kov1.TaskRunning, kov1.TaskKilling,
-		kov1.TaskFinished, kov1.TaskFailed, kov1.TaskKilled, kov1.TaskError, kov1.TaskLost, kov1.TaskDropped, kov1.TaskUnreachable, kov1.TaskGone} {
-		s.Metrics.Tasks.WithLabelValues(string(st)).Set(float64(states[st]))
-	}
+	g.outstandingOffers = len(l.snapshot.Offers)
 }

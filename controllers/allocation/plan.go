@@ -1,0 +1,128 @@
+package allocation
+
+import (
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
+)
+
+// plan is what one step of a pass wants written, decided from the world and
+// the ledger alone: no step holds a client. apply performs a plan's writes
+// and folds those that landed back into the world and the ledger, so the
+// next step decides on what is really there. A plan's fields are applied in
+// the order they are declared.
+type plan struct {
+	// filters are refuse filters to install (the master keeps them; no API
+	// write).
+	filters []refuseFilter
+	// declines counts declines that need no write: offers the framework
+	// deleted itself (Mesos's decline with the default refuse time).
+	declines []kov1.FrameworkKey
+	// placements set spec.offerName of tasks the built-in schedulers placed.
+	placements []placement
+	// binds move tasks to Staging on the agent of the offer they name.
+	binds []taskWrite
+	// refusals end tasks admission refused; they are written only if every
+	// bind was, since a bind that failed gives back resources a refusal may
+	// have counted as taken.
+	refusals []taskWrite
+	// marks record on pending tasks that no offer fits them yet.
+	marks []taskWrite
+	// deletions delete offers: declined, returned or rescinded.
+	deletions []offerDeletion
+	// creations make new offers.
+	creations []offerCreation
+	// patches merge-patch the status fields the loop owns (offers'
+	// remainders, frameworks' and roles' usage, roles' conditions).
+	patches []statusPatch
+	// gauges, when set, are the allocation gauges' new values.
+	gauges *gauges
+}
+
+// refuseFilter hides agent from framework until then.
+type refuseFilter struct {
+	framework kov1.FrameworkKey
+	agent     string
+	until     time.Time
+}
+
+// placement is a built-in scheduler's choice of offer for a task.
+type placement struct {
+	cur, placed *kov1.Task
+	offer       types.NamespacedName
+}
+
+// taskWrite replaces cur's status with next's, with optimistic concurrency
+// (cur's resourceVersion); event is recorded once it is written.
+type taskWrite struct {
+	cur, next *kov1.Task
+	event     *event
+}
+
+// deletionKind says what an offer deletion counts as, for the metrics.
+type deletionKind int
+
+const (
+	// offerReturned: a built-in scheduler is done with the offer.
+	offerReturned deletionKind = iota
+	// offerDeclined: the framework declined it (spec.decline).
+	offerDeclined
+	// offerRescinded: the master withdraws it (the reason says why).
+	offerRescinded
+)
+
+// offerDeletion deletes an offer (if it is still the same object: its UID
+// is a precondition) and records why in an Event.
+type offerDeletion struct {
+	offer *kov1.ResourceOffer
+	kind  deletionKind
+	// reason is the Event's reason, and the rescinded metric's.
+	reason string
+	event  event
+}
+
+// offerCreation makes an offer the allocator decided on.
+type offerCreation struct {
+	offer *kov1.ResourceOffer
+	// framework is the allocator's key for the framework, counted for its
+	// ties once the offer is made.
+	framework string
+	event     event
+}
+
+// statusPatch changes cur's status to next's; events are recorded once it
+// is written.
+type statusPatch struct {
+	cur, next client.Object
+	events    []event
+}
+
+// event is an Event a write records once it lands (events.EventRecorder's
+// Eventf arguments).
+type event struct {
+	regarding, related runtime.Object
+	eventType, reason  string
+	action, note       string
+}
+
+// Event reasons of the allocation loop, on ResourceOffers and Tasks.
+const (
+	// OfferOfferedReason: the master made the offer.
+	OfferOfferedReason = "Offered"
+	// OfferDeclinedReason: the framework declined the offer.
+	OfferDeclinedReason = "Declined"
+	// OfferUsedReason: a built-in scheduler placed tasks on the offer and
+	// returned the rest.
+	OfferUsedReason = "Used"
+	// OfferUnusedReason: a built-in scheduler returned the offer untouched.
+	OfferUnusedReason = "Unused"
+	// TaskBoundStagingReason: the task was bound to the offer's agent
+	// (Staging); also the reason of its Bound condition.
+	TaskBoundStagingReason = "Bound"
+	// TaskStagingEventReason is the reason of the Event a bind records.
+	TaskStagingEventReason = "Staging"
+)

@@ -1,0 +1,268 @@
+package allocation
+
+import (
+	"context"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
+)
+
+// DefaultConcurrentWrites is how many API writes one pass has in flight
+// (kube-scheduler binds with the same parallelism, 16).
+const DefaultConcurrentWrites = 16
+
+// apply performs a step's plan. Each kind of write goes out as one batch:
+// the writes of a batch touch different objects, so they are sent
+// concurrently (Options.ConcurrentWrites at once) and the API server's
+// latency is paid once per batch, not once per object. Workers touch only
+// their request; once the whole batch has returned, the pass's goroutine
+// folds what landed into the world, the ledger and the assumptions, in the
+// plan's order, and records the Events and metrics of the writes that
+// landed. A write that failed is decided again by the next pass.
+func (l *Loop) apply(ctx context.Context, p *pass, pl plan) {
+	for _, f := range pl.filters {
+		l.installFilter(p, f)
+	}
+	for _, fk := range pl.declines {
+		l.Metrics.OffersDeclined.WithLabelValues(fk.String()).Inc()
+	}
+	l.place(ctx, p, pl.placements)
+	allBound := true
+	for i, bound := range l.writeTaskStatuses(ctx, p, pl.binds) {
+		if !bound {
+			allBound = false
+			continue
+		}
+		l.Metrics.OffersAccepted.WithLabelValues(pl.binds[i].next.FrameworkKey().String()).Inc()
+	}
+	if allBound {
+		l.writeTaskStatuses(ctx, p, pl.refusals)
+	}
+	l.writeTaskStatuses(ctx, p, pl.marks)
+	l.deleteOffers(ctx, p, pl.deletions)
+	l.createOffers(ctx, p, pl.creations)
+	l.patchStatuses(ctx, pl.patches)
+	if pl.gauges != nil {
+		l.Metrics.setGauges(*pl.gauges)
+	}
+}
+
+func (l *Loop) installFilter(p *pass, f refuseFilter) {
+	l.filters.add(f.framework.String(), f.agent, f.until, p.w.now)
+	p.l.refuse(f.framework.String(), f.agent, f.until)
+}
+
+// parallelize runs fn(0..n-1) on up to Options.ConcurrentWrites goroutines
+// and returns when all have.
+func (l *Loop) parallelize(ctx context.Context, n int, fn func(i int)) {
+	workers := l.Options.ConcurrentWrites
+	if workers < 1 {
+		workers = 1
+	}
+	workqueue.ParallelizeUntil(ctx, workers, n, fn)
+}
+
+// place patches spec.offerName of each placed task. A patch of offerName
+// alone, with the cached resourceVersion as a precondition: an Update would
+// resend the whole spec, and a template written without metadata (kubectl)
+// would come back with an empty one, which the immutability rule refuses.
+func (l *Loop) place(ctx context.Context, p *pass, places []placement) {
+	errs := make([]error, len(places))
+	l.parallelize(ctx, len(places), func(i int) {
+		x := places[i]
+		errs[i] = l.Writer.PatchTask(ctx, x.placed, client.MergeFromWithOptions(x.cur, client.MergeFromWithOptimisticLock{}))
+	})
+	for i, x := range places {
+		if errs[i] != nil {
+			ctrl.LoggerFrom(ctx).V(1).Info("Could not place task; will retry", "Task", klog.KObj(x.cur), "err", errs[i].Error())
+			continue
+		}
+		p.w.tasks[key(x.placed)] = x.placed
+		p.placed[x.offer] = true
+	}
+}
+
+// writeTaskStatuses writes each next's status with optimistic concurrency
+// (the cached resourceVersion); a written status is assumed until the
+// cache shows it. A conflict means the task changed: the next pass
+// re-decides. ok[i] says whether writes[i] was written (or needed no
+// write).
+func (l *Loop) writeTaskStatuses(ctx context.Context, p *pass, writes []taskWrite) (ok []bool) {
+	ok = make([]bool, len(writes))
+	errs := make([]error, len(writes))
+	toWrite := make([]int, 0, len(writes))
+	for i, x := range writes {
+		if statusEqual(x.cur.Status, x.next.Status) {
+			ok[i] = true
+			continue
+		}
+		toWrite = append(toWrite, i)
+	}
+	l.parallelize(ctx, len(toWrite), func(j int) {
+		errs[toWrite[j]] = l.Writer.UpdateTaskStatus(ctx, writes[toWrite[j]].next)
+	})
+	for _, i := range toWrite {
+		x := writes[i]
+		if err := errs[i]; err != nil {
+			ok[i] = false
+			if !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
+				ctrl.LoggerFrom(ctx).Error(err, "Failed to write task status", "Task", klog.KObj(x.cur))
+			}
+			continue
+		}
+		ok[i] = true
+		p.w.tasks[key(x.next)] = x.next
+		p.l.taskWritten(x.cur, x.next)
+		l.assumed.taskWritten(x.next, p.w.now)
+		if x.event != nil {
+			l.record(*x.event)
+		}
+	}
+	return ok
+}
+
+// deleteOffers deletes each offer and records it. Offers named twice are
+// deleted once. A deletion this master makes is assumed before its request,
+// so the informer's delete event is never taken for the framework's
+// decline.
+func (l *Loop) deleteOffers(ctx context.Context, p *pass, dels []offerDeletion) {
+	errs := make([]error, len(dels))
+	seen := map[types.NamespacedName]bool{}
+	toDelete := make([]int, 0, len(dels))
+	for i, d := range dels {
+		k := key(d.offer)
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		l.assumed.offerDeleted(k, p.w.now)
+		toDelete = append(toDelete, i)
+	}
+	l.parallelize(ctx, len(toDelete), func(j int) {
+		o := dels[toDelete[j]].offer
+		errs[toDelete[j]] = l.Writer.DeleteOffer(ctx, o)
+	})
+	for _, i := range toDelete {
+		d := dels[i]
+		k := key(d.offer)
+		if err := errs[i]; err != nil && !apierrors.IsNotFound(err) {
+			l.assumed.deletedByUs(k)
+			ctrl.LoggerFrom(ctx).Error(err, "Failed to delete offer", "ResourceOffer", klog.KObj(d.offer))
+			continue
+		}
+		delete(p.w.offers, k)
+		p.l.offerDeleted(k)
+		if errs[i] != nil {
+			continue // deleted by someone else meanwhile
+		}
+		l.record(d.event)
+		fk := d.offer.FrameworkKey().String()
+		switch d.kind {
+		case offerDeclined:
+			l.Metrics.OffersDeclined.WithLabelValues(fk).Inc()
+		case offerRescinded:
+			l.Metrics.OffersRescinded.WithLabelValues(fk, d.reason).Inc()
+		}
+	}
+}
+
+// createOffers creates each offer; one made is assumed until the cache
+// shows it, and counted for the allocator's ties.
+func (l *Loop) createOffers(ctx context.Context, p *pass, creations []offerCreation) {
+	errs := make([]error, len(creations))
+	l.parallelize(ctx, len(creations), func(i int) { errs[i] = l.Writer.CreateOffer(ctx, creations[i].offer) })
+	for i, c := range creations {
+		if errs[i] != nil {
+			ctrl.LoggerFrom(ctx).Error(errs[i], "Failed to create offer", "Framework", klog.KRef(c.offer.Namespace, c.offer.Spec.FrameworkName),
+				"Agent", c.offer.Spec.AgentName)
+			continue
+		}
+		l.assumed.offerCreated(c.offer, p.w.now)
+		l.counts.add(c.framework)
+		p.w.offers[key(c.offer)] = c.offer
+		p.l.offerCreated(c.offer)
+		l.Metrics.OffersSent.WithLabelValues(c.framework).Inc()
+		l.record(c.event)
+	}
+}
+
+// patchStatuses merge-patches the status fields that differ between each
+// cur and next, concurrently, without a resourceVersion: the loop owns
+// these fields, and other writers' (conditions) are not overwritten. A
+// Role's conditions, once written, are remembered for its next Events.
+func (l *Loop) patchStatuses(ctx context.Context, patches []statusPatch) {
+	errs := make([]error, len(patches))
+	l.parallelize(ctx, len(patches), func(i int) {
+		x := patches[i]
+		errs[i] = l.Writer.PatchStatus(ctx, x.next, client.MergeFrom(x.cur))
+		if client.IgnoreNotFound(errs[i]) != nil {
+			ctrl.LoggerFrom(ctx).V(1).Info("Failed to patch status; next pass retries", "object", klog.KObj(x.cur), "err", errs[i].Error())
+		}
+	})
+	for i, x := range patches {
+		if errs[i] != nil {
+			continue
+		}
+		if r, isRole := x.next.(*kov1.Role); isRole {
+			l.roleConditions[r.UID] = r.Status.Conditions
+		}
+		for _, e := range x.events {
+			l.record(e)
+		}
+	}
+}
+
+// record emits e through the loop's recorder.
+func (l *Loop) record(e event) {
+	l.Recorder.Eventf(e.regarding, e.related, e.eventType, e.reason, e.action, "%s", e.note)
+}
+
+// Writer is the API the pass writes through: the manager's client in the
+// master (ClientWriter); a recorder in the pass's table tests.
+type Writer interface {
+	// PatchTask patches a Task's spec (spec.offerName).
+	PatchTask(ctx context.Context, t *kov1.Task, patch client.Patch) error
+	// UpdateTaskStatus replaces a Task's status, with its resourceVersion
+	// as a precondition.
+	UpdateTaskStatus(ctx context.Context, t *kov1.Task) error
+	// DeleteOffer deletes an offer, with its UID as a precondition.
+	DeleteOffer(ctx context.Context, o *kov1.ResourceOffer) error
+	// CreateOffer creates an offer (from its generateName); o gets its name.
+	CreateOffer(ctx context.Context, o *kov1.ResourceOffer) error
+	// PatchStatus patches the status of an offer, framework or role.
+	PatchStatus(ctx context.Context, obj client.Object, patch client.Patch) error
+}
+
+// ClientWriter is the Writer of a client.Client.
+type ClientWriter struct{ Client client.Client }
+
+// PatchTask implements Writer.
+func (c ClientWriter) PatchTask(ctx context.Context, t *kov1.Task, patch client.Patch) error {
+	return c.Client.Patch(ctx, t, patch)
+}
+
+// UpdateTaskStatus implements Writer.
+func (c ClientWriter) UpdateTaskStatus(ctx context.Context, t *kov1.Task) error {
+	return c.Client.Status().Update(ctx, t)
+}
+
+// DeleteOffer implements Writer.
+func (c ClientWriter) DeleteOffer(ctx context.Context, o *kov1.ResourceOffer) error {
+	return c.Client.Delete(ctx, o, client.Preconditions{UID: &o.UID})
+}
+
+// CreateOffer implements Writer.
+func (c ClientWriter) CreateOffer(ctx context.Context, o *kov1.ResourceOffer) error {
+	return c.Client.Create(ctx, o)
+}
+
+// PatchStatus implements Writer.
+func (c ClientWriter) PatchStatus(ctx context.Context, obj client.Object, patch client.Patch) error {
+	return c.Client.Status().Patch(ctx, obj, patch)
+}
