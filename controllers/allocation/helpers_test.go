@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -118,4 +119,20 @@ func newTestLoop(w Writer, ev *eventLog, opts Options) *Loop {
 	l := New(nil, nil, ev, clocktesting.NewFakeClock(now), opts, NewMetrics(prometheus.NewRegistry()))
 	l.Writer = w
 	return l
+}
+
+// metaNow is now as an API time.
+var metaNow = metav1.NewTime(now)
+
+// tornDown marks f torn down, as the framework controller leaves it.
+func tornDown(f *kov1.Framework) *kov1.Framework {
+	meta.SetStatusCondition(&f.Status.Conditions, metav1.Condition{Type: kov1.FrameworkTornDownCondition, Status: metav1.ConditionTrue,
+		Reason: kov1.FrameworkFailoverTimeoutReason})
+	return f
+}
+
+// markedWaiting is t as the built-in schedulers leave it once they marked
+// it waiting for an offer.
+func markedWaiting(t *kov1.Task) *kov1.Task {
+	return waitingStatus(&world{now: now}, t).next
 }

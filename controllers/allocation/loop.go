@@ -162,8 +162,8 @@ type pass struct {
 }
 
 // runPass runs the steps of a pass over w, each deciding on the world and
-// the ledger as the steps before left them.
-func (l *Loop) runPass(ctx context.Context, w *world) {
+// the ledger as the steps before left them, and returns the pass.
+func (l *Loop) runPass(ctx context.Context, w *world) *pass {
 	sw := newStopwatch(l.Clock)
 	p := &pass{w: w, l: l.buildLedger(w), placed: map[types.NamespacedName]bool{}}
 	sw.lap("read")
@@ -201,6 +201,7 @@ func (l *Loop) runPass(ctx context.Context, w *world) {
 
 	ctrl.LoggerFrom(ctx).V(1).Info("Allocation pass", append([]any{"agents", len(w.agents), "frameworks", len(w.frameworks),
 		"offers", len(w.offers), "tasks", len(w.tasks)}, sw.keysAndValues()...)...)
+	return p
 }
 
 // buildLedger builds the pass's ledger from w, with the refuse filters in

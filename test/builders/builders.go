@@ -66,6 +66,24 @@ func (w *AgentWrapper) Allocatable(rl corev1.ResourceList) *AgentWrapper {
 }
 
 // Ports sets the offered port ranges.
+// Ready sets the agent's Ready and Reachable conditions True, as agentd
+// and the master leave a healthy agent.
+func (w *AgentWrapper) Ready() *AgentWrapper {
+	w.Status.Conditions = []metav1.Condition{
+		{Type: kov1.AgentReadyCondition, Status: metav1.ConditionTrue, Reason: kov1.AgentNodeReadyReason},
+		{Type: kov1.AgentReachableCondition, Status: metav1.ConditionTrue, Reason: kov1.AgentHeartbeatFreshReason},
+	}
+	return w
+}
+
+// Unreachable sets the agent Ready but not Reachable: the master has not
+// seen its heartbeat for the agent timeout.
+func (w *AgentWrapper) Unreachable() *AgentWrapper {
+	w.Ready()
+	w.Status.Conditions[1].Status, w.Status.Conditions[1].Reason = metav1.ConditionFalse, kov1.AgentHeartbeatExpiredReason
+	return w
+}
+
 func (w *AgentWrapper) Ports(ranges ...kov1.PortRange) *AgentWrapper {
 	w.Status.Ports = ranges
 	return w
@@ -136,6 +154,19 @@ func MakeFramework(name, ns string) *FrameworkWrapper {
 
 // Obj returns the built Framework.
 func (w *FrameworkWrapper) Obj() *kov1.Framework { return &w.Framework }
+
+// Connected sets the framework's Registered and Connected conditions True,
+// as the master leaves a framework whose scheduler heartbeats.
+func (w *FrameworkWrapper) Connected() *FrameworkWrapper {
+	w.Status.Conditions = []metav1.Condition{
+		{Type: kov1.FrameworkRegisteredCondition, Status: metav1.ConditionTrue, Reason: kov1.FrameworkRegisteredReason},
+		{Type: kov1.FrameworkConnectedCondition, Status: metav1.ConditionTrue, Reason: kov1.FrameworkHeartbeatFreshReason},
+	}
+	return w
+}
+
+// UID sets the framework's UID, as the API server would.
+func (w *FrameworkWrapper) UID(uid string) *FrameworkWrapper { w.Framework.UID = types.UID(uid); return w }
 
 // Role sets the role.
 func (w *FrameworkWrapper) Role(r string) *FrameworkWrapper { w.Spec.Role = r; return w }
@@ -267,6 +298,9 @@ func (w *OfferWrapper) Decline(refuse time.Duration) *OfferWrapper {
 	return w
 }
 
+// UID sets the offer's UID, as the API server would.
+func (w *OfferWrapper) UID(uid string) *OfferWrapper { w.ResourceOffer.UID = types.UID(uid); return w }
+
 // Expires sets the expiration time.
 func (w *OfferWrapper) Expires(t time.Time) *OfferWrapper {
 	w.Spec.ExpirationTime = &metav1.Time{Time: t}
@@ -336,6 +370,13 @@ func (w *TaskWrapper) KillGracePeriod(seconds int64) *TaskWrapper {
 // to agent (named after its node), in state.
 func (w *TaskWrapper) Bound(agent string, state kov1.TaskState) *TaskWrapper {
 	w.Status.AgentName, w.Status.NodeName, w.Status.State = agent, agent, state
+	return w
+}
+
+// Created sets the task's creation time: pending tasks are decided oldest
+// first.
+func (w *TaskWrapper) Created(t time.Time) *TaskWrapper {
+	w.CreationTimestamp = metav1.Time{Time: t}
 	return w
 }
 
