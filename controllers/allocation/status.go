@@ -64,7 +64,9 @@ func planStatus(p *pass, memo conditionMemo) plan {
 			get(fk).allocated.Add(l.dims.FromList(t.Charged()).Clone(n))
 		}
 	}
-	for k, o := range w.offers {
+	// In key order, so a pass's plan is the same every time.
+	for _, k := range sortedNNKeys(w.offers) {
+		o := w.offers[k]
 		ov := l.offers[k]
 		if ov == nil {
 			continue
@@ -74,7 +76,8 @@ func planStatus(p *pass, memo conditionMemo) plan {
 	}
 	perRole := map[string]*usageTotals{}
 	fwPerRole := map[string]int32{}
-	for k, f := range w.frameworks {
+	for _, k := range sortedNNKeys(w.frameworks) {
+		f := w.frameworks[k]
 		u := get(k)
 		role := roleOf(f)
 		fwPerRole[role]++
@@ -94,7 +97,8 @@ func planStatus(p *pass, memo conditionMemo) plan {
 	reserved, unused := roleReservations(w, l)
 	conditions := roleConditions(l.dims, w.roles, holdOf(l))
 	memo.forget(w.roles)
-	for name, r := range w.roles {
+	for _, name := range sortedKeys(w.roles) {
+		r := w.roles[name]
 		u := perRole[name]
 		if u == nil {
 			u = &usageTotals{allocated: make(resources.Vec, n), offered: make(resources.Vec, n)}
