@@ -116,14 +116,14 @@ func (r *AgentReconciler) reconcile(ctx context.Context, req ctrl.Request) (ctrl
 // writeReachable sets the Reachable condition from the verdict, with an
 // Event when it changes.
 func (r *AgentReconciler) writeReachable(ctx context.Context, a *kov1.Agent, v agentVerdict, now time.Time) error {
-	cond := metav1.Condition{Type: kov1.AgentReachableCondition, Status: metav1.ConditionTrue, Reason: kov1.AgentHeartbeatFreshReason,
+	cond := metav1.Condition{Type: kov1.AgentReachableCondition, Status: metav1.ConditionTrue, Reason: kov1.AgentReachableHeartbeatFreshReason,
 		Message: "agentd renewed its heartbeat Lease", ObservedGeneration: a.Generation, LastTransitionTime: metav1.NewTime(now)}
 	switch v.Liveness {
 	case agentUnreachable:
-		cond.Status, cond.Reason = metav1.ConditionFalse, kov1.AgentHeartbeatExpiredReason
+		cond.Status, cond.Reason = metav1.ConditionFalse, kov1.AgentReachableHeartbeatExpiredReason
 		cond.Message = fmt.Sprintf("No heartbeat seen on Lease %s/%s for longer than the agent timeout %s", r.LeaseNamespace, a.Name, r.Timeout)
 	case agentTimedOut:
-		cond.Status, cond.Reason = metav1.ConditionFalse, kov1.AgentRemovedReason
+		cond.Status, cond.Reason = metav1.ConditionFalse, kov1.AgentReachableRemovedReason
 		cond.Message = fmt.Sprintf("Unreachable since %s, longer than the agent gone timeout %s: removed, its tasks ended Gone or Lost; "+
 			"offered again if its heartbeat on Lease %s/%s comes back", v.UnreachableSince.UTC().Format(time.RFC3339), r.GoneTimeout, r.LeaseNamespace, a.Name)
 	}

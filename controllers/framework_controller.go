@@ -118,22 +118,22 @@ func (r *FrameworkReconciler) setConditions(f *kov1.Framework, link frameworkLin
 	f.Status.FrameworkID = string(f.UID)
 	f.Status.ObservedGeneration = g
 	meta.SetStatusCondition(&f.Status.Conditions, metav1.Condition{Type: kov1.FrameworkRegisteredCondition, Status: metav1.ConditionTrue,
-		Reason: kov1.FrameworkRegisteredReason, Message: "Framework ID " + string(f.UID), ObservedGeneration: g, LastTransitionTime: at})
+		Reason: kov1.FrameworkRegisteredAcceptedReason, Message: "Framework ID " + string(f.UID), ObservedGeneration: g, LastTransitionTime: at})
 	connected := metav1.ConditionFalse
 	if link.Connected && !alreadyDown {
 		connected = metav1.ConditionTrue
 	}
 	meta.SetStatusCondition(&f.Status.Conditions, metav1.Condition{Type: kov1.FrameworkConnectedCondition, Status: connected,
 		Reason: link.Reason, Message: link.Message, ObservedGeneration: g, LastTransitionTime: at})
-	suppressed, reason, msg := metav1.ConditionFalse, kov1.FrameworkOffersActiveReason, "The framework is offered resources"
+	suppressed, reason, msg := metav1.ConditionFalse, kov1.FrameworkSuppressedOffersActiveReason, "The framework is offered resources"
 	if f.Spec.Offers == kov1.OfferModeSuppressed {
-		suppressed, reason, msg = metav1.ConditionTrue, kov1.FrameworkOffersSuppressedReason, "spec.offers is Suppressed: no offers until it is Active"
+		suppressed, reason, msg = metav1.ConditionTrue, kov1.FrameworkSuppressedOffersSuppressedReason, "spec.offers is Suppressed: no offers until it is Active"
 	}
 	meta.SetStatusCondition(&f.Status.Conditions, metav1.Condition{Type: kov1.FrameworkSuppressedCondition, Status: suppressed,
 		Reason: reason, Message: msg, ObservedGeneration: g, LastTransitionTime: at})
 	if link.TornDown && !alreadyDown {
 		meta.SetStatusCondition(&f.Status.Conditions, metav1.Condition{Type: kov1.FrameworkTornDownCondition, Status: metav1.ConditionTrue,
-			Reason: kov1.FrameworkFailoverTimeoutReason, Message: link.Message + "; tasks killed, offers rescinded", ObservedGeneration: g, LastTransitionTime: at})
+			Reason: kov1.FrameworkTornDownFailoverTimeoutReason, Message: link.Message + "; tasks killed, offers rescinded", ObservedGeneration: g, LastTransitionTime: at})
 	} else if !alreadyDown {
 		meta.SetStatusCondition(&f.Status.Conditions, metav1.Condition{Type: kov1.FrameworkTornDownCondition, Status: metav1.ConditionFalse,
 			Reason: "Active", Message: "The framework is registered", ObservedGeneration: g, LastTransitionTime: at})
@@ -169,7 +169,7 @@ func (r *FrameworkReconciler) finalize(ctx context.Context, f *kov1.Framework) e
 	if err := r.killTasks(ctx, f, kov1.TaskReasonFrameworkTornDown, "framework deleted"); err != nil {
 		return err
 	}
-	r.Recorder.Eventf(f, nil, corev1.EventTypeNormal, kov1.FrameworkDeletedReason, "TearDown", "Framework deleted: tasks killed, offers rescinded")
+	r.Recorder.Eventf(f, nil, corev1.EventTypeNormal, kov1.FrameworkTornDownDeletedReason, "TearDown", "Framework deleted: tasks killed, offers rescinded")
 	r.sightings.forget(types.NamespacedName{Namespace: f.Namespace, Name: kov1.HeartbeatLeaseName(f.Name)})
 	controllerutil.RemoveFinalizer(f, FrameworkFinalizer)
 	return client.IgnoreNotFound(r.Client.Update(ctx, f))

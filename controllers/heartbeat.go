@@ -151,11 +151,11 @@ type frameworkLink struct {
 // is torn down.
 func judgeFramework(f *kov1.Framework, seenAt time.Time, ttl time.Duration, now time.Time) frameworkLink {
 	if f.Spec.Scheduler != nil {
-		return frameworkLink{Connected: true, Reason: kov1.FrameworkBuiltinSchedulerReason,
+		return frameworkLink{Connected: true, Reason: kov1.FrameworkConnectedBuiltinSchedulerReason,
 			Message: "The master schedules this framework's tasks with the " + string(f.Spec.Scheduler.Policy) + " policy"}
 	}
 	if !seenAt.IsZero() && now.Before(seenAt.Add(ttl)) {
-		return frameworkLink{Connected: true, Reason: kov1.FrameworkHeartbeatFreshReason,
+		return frameworkLink{Connected: true, Reason: kov1.FrameworkConnectedHeartbeatFreshReason,
 			Message: "The scheduler renewed its heartbeat Lease " + kov1.HeartbeatLeaseName(f.Name), RecheckAfter: seenAt.Add(ttl).Sub(now)}
 	}
 	since := seenAt
@@ -168,10 +168,10 @@ func judgeFramework(f *kov1.Framework, seenAt time.Time, ttl time.Duration, now 
 	}
 	deadline := since.Add(failover)
 	if !now.Before(deadline) {
-		return frameworkLink{Reason: kov1.FrameworkFailoverTimeoutReason, TornDown: true,
+		return frameworkLink{Reason: kov1.FrameworkTornDownFailoverTimeoutReason, TornDown: true,
 			Message: "No heartbeat seen since " + since.UTC().Format(time.RFC3339) + ", longer than the failover timeout " + failover.String()}
 	}
-	return frameworkLink{Reason: kov1.FrameworkHeartbeatMissingReason, RecheckAfter: min(deadline.Sub(now), unhealthyResync),
+	return frameworkLink{Reason: kov1.FrameworkConnectedHeartbeatMissingReason, RecheckAfter: min(deadline.Sub(now), unhealthyResync),
 		Message: "No scheduler heartbeat seen on Lease " + kov1.HeartbeatLeaseName(f.Name) + "; torn down at " + deadline.UTC().Format(time.RFC3339) + " unless it reconnects"}
 }
 

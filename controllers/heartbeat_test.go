@@ -43,16 +43,16 @@ func TestJudgeFramework(t *testing.T) {
 		reason    string
 		recheck   time.Duration
 	}{
-		"fresh heartbeat":                         {f: fw(), seenAt: seen(5 * time.Second), connected: true, reason: kov1.FrameworkHeartbeatFreshReason, recheck: 10 * time.Second},
-		"lapsed, within failover":                 {f: fw(), seenAt: seen(30 * time.Second), reason: kov1.FrameworkHeartbeatMissingReason, recheck: unhealthyResync},
-		"lapsed, deadline sooner than the resync": {f: fw(), seenAt: seen(57 * time.Second), reason: kov1.FrameworkHeartbeatMissingReason, recheck: 3 * time.Second},
-		"lapsed past failover":                    {f: fw(), seenAt: seen(61 * time.Second), tornDown: true, reason: kov1.FrameworkFailoverTimeoutReason},
+		"fresh heartbeat":                         {f: fw(), seenAt: seen(5 * time.Second), connected: true, reason: kov1.FrameworkConnectedHeartbeatFreshReason, recheck: 10 * time.Second},
+		"lapsed, within failover":                 {f: fw(), seenAt: seen(30 * time.Second), reason: kov1.FrameworkConnectedHeartbeatMissingReason, recheck: unhealthyResync},
+		"lapsed, deadline sooner than the resync": {f: fw(), seenAt: seen(57 * time.Second), reason: kov1.FrameworkConnectedHeartbeatMissingReason, recheck: 3 * time.Second},
+		"lapsed past failover":                    {f: fw(), seenAt: seen(61 * time.Second), tornDown: true, reason: kov1.FrameworkTornDownFailoverTimeoutReason},
 		"never connected, young": {f: fw(func(f *kov1.Framework) { f.CreationTimestamp = metav1.Time{Time: now.Add(-10 * time.Second)} }),
-			reason: kov1.FrameworkHeartbeatMissingReason, recheck: unhealthyResync},
-		"never connected, old": {f: fw(), tornDown: true, reason: kov1.FrameworkFailoverTimeoutReason},
+			reason: kov1.FrameworkConnectedHeartbeatMissingReason, recheck: unhealthyResync},
+		"never connected, old": {f: fw(), tornDown: true, reason: kov1.FrameworkTornDownFailoverTimeoutReason},
 		"built-in scheduler never disconnects": {f: fw(func(f *kov1.Framework) {
 			f.Spec.Scheduler = &kov1.BuiltinScheduler{Policy: kov1.SchedulingPolicyFirstFit}
-		}), connected: true, reason: kov1.FrameworkBuiltinSchedulerReason},
+		}), connected: true, reason: kov1.FrameworkConnectedBuiltinSchedulerReason},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

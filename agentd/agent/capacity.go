@@ -86,20 +86,20 @@ func ComputeStatus(in StatusInput, prev kov1.AgentStatus, generation int64, now 
 	st.Attributes = attrs
 	st.Ports = append([]kov1.PortRange(nil), in.Ports...)
 
-	ready := metav1.Condition{Type: kov1.AgentReadyCondition, Status: metav1.ConditionFalse, Reason: kov1.AgentNodeNotReadyReason,
+	ready := metav1.Condition{Type: kov1.AgentReadyCondition, Status: metav1.ConditionFalse, Reason: kov1.AgentReadyNodeNotReadyReason,
 		Message: "Node " + in.Node.Name + " is not Ready", ObservedGeneration: generation, LastTransitionTime: now}
 	for _, c := range in.Node.Status.Conditions {
 		if c.Type != corev1.NodeReady {
 			continue
 		}
 		if c.Status == corev1.ConditionTrue {
-			ready.Status, ready.Reason, ready.Message = metav1.ConditionTrue, kov1.AgentNodeReadyReason, "Node "+in.Node.Name+" is Ready and agentd is running"
+			ready.Status, ready.Reason, ready.Message = metav1.ConditionTrue, kov1.AgentReadyNodeReadyReason, "Node "+in.Node.Name+" is Ready and agentd is running"
 		} else if c.Message != "" {
 			ready.Message += ": " + c.Message
 		}
 	}
 	if in.Node.Spec.Unschedulable {
-		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, kov1.AgentNodeNotReadyReason, "Node "+in.Node.Name+" is cordoned (unschedulable)"
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, kov1.AgentReadyNodeNotReadyReason, "Node "+in.Node.Name+" is cordoned (unschedulable)"
 	}
 	meta.SetStatusCondition(&st.Conditions, ready)
 	return st

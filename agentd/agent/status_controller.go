@@ -139,7 +139,7 @@ func MarkNotReady(ctx context.Context, reader client.Reader, writer client.Clien
 		}
 		next := a.DeepCopy()
 		if !meta.SetStatusCondition(&next.Status.Conditions, metav1.Condition{Type: kov1.AgentReadyCondition, Status: metav1.ConditionFalse,
-			Reason: kov1.AgentNodeNotReadyReason, Message: "agentd on node " + node + " stopped", ObservedGeneration: a.Generation,
+			Reason: kov1.AgentReadyNodeNotReadyReason, Message: "agentd on node " + node + " stopped", ObservedGeneration: a.Generation,
 			LastTransitionTime: metav1.Time{Time: now}}) {
 			return nil
 		}

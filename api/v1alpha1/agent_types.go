@@ -40,21 +40,21 @@ const (
 	AgentReachableCondition = "Reachable"
 )
 
-// Agent condition reasons.
+// Agent condition reasons, named <Kind><Condition><Why>Reason.
 const (
-	// AgentNodeReadyReason: the node and agentd are ready.
-	AgentNodeReadyReason = "NodeReady"
-	// AgentNodeNotReadyReason: the node is not Ready, or agentd is stopping.
-	AgentNodeNotReadyReason = "NodeNotReady"
-	// AgentHeartbeatFreshReason: the heartbeat Lease was renewed in time.
-	AgentHeartbeatFreshReason = "HeartbeatFresh"
-	// AgentHeartbeatExpiredReason: the master has not seen the heartbeat
+	// AgentReadyNodeReadyReason: the node and agentd are ready.
+	AgentReadyNodeReadyReason = "NodeReady"
+	// AgentReadyNodeNotReadyReason: the node is not Ready, or agentd is stopping.
+	AgentReadyNodeNotReadyReason = "NodeNotReady"
+	// AgentReachableHeartbeatFreshReason: the heartbeat Lease was renewed in time.
+	AgentReachableHeartbeatFreshReason = "HeartbeatFresh"
+	// AgentReachableHeartbeatExpiredReason: the master has not seen the heartbeat
 	// Lease renewed for longer than the agent timeout.
-	AgentHeartbeatExpiredReason = "HeartbeatExpired"
-	// AgentRemovedReason: the agent stayed unreachable longer than the
+	AgentReachableHeartbeatExpiredReason = "HeartbeatExpired"
+	// AgentReachableRemovedReason: the agent stayed unreachable longer than the
 	// master's agent gone timeout; its tasks ended Gone or Lost. It is
 	// offered again if its heartbeat comes back.
-	AgentRemovedReason = "AgentRemoved"
+	AgentReachableRemovedReason = "AgentRemoved"
 )
 
 // Reservation sets resources of an agent aside for one role: only frameworks

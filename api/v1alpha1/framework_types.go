@@ -64,17 +64,32 @@ const (
 	FrameworkTornDownCondition = "TornDown"
 )
 
-// Framework condition reasons.
+// Framework condition reasons, named <Kind><Condition><Why>Reason.
 const (
-	FrameworkRegisteredReason        = "Registered"
-	FrameworkHeartbeatFreshReason    = "HeartbeatFresh"
-	FrameworkHeartbeatMissingReason  = "HeartbeatMissing"
-	FrameworkBuiltinSchedulerReason  = "BuiltinScheduler"
-	FrameworkFailoverTimeoutReason   = "FailoverTimeoutExpired"
-	FrameworkDeletedReason           = "Deleted"
-	FrameworkOffersSuppressedReason  = "OffersSuppressed"
-	FrameworkOffersActiveReason      = "OffersActive"
-	FrameworkRoleQuotaExceededReason = "RoleQuotaExceeded"
+	// FrameworkRegisteredAcceptedReason: the master accepted the framework
+	// (Registered=True).
+	FrameworkRegisteredAcceptedReason = "Registered"
+	// FrameworkConnectedHeartbeatFreshReason: the master saw the
+	// scheduler's heartbeat Lease renewed in time (Connected=True).
+	FrameworkConnectedHeartbeatFreshReason = "HeartbeatFresh"
+	// FrameworkConnectedHeartbeatMissingReason: the master has not seen the
+	// heartbeat renewed within its duration (Connected=False).
+	FrameworkConnectedHeartbeatMissingReason = "HeartbeatMissing"
+	// FrameworkConnectedBuiltinSchedulerReason: the master schedules for
+	// the framework (spec.scheduler), so it is always connected.
+	FrameworkConnectedBuiltinSchedulerReason = "BuiltinScheduler"
+	// FrameworkTornDownFailoverTimeoutReason: the scheduler stayed away past
+	// its failover timeout; the framework was torn down.
+	FrameworkTornDownFailoverTimeoutReason = "FailoverTimeoutExpired"
+	// FrameworkTornDownDeletedReason: the Framework was deleted; it was
+	// torn down.
+	FrameworkTornDownDeletedReason = "Deleted"
+	// FrameworkSuppressedOffersSuppressedReason: spec.offers is Suppressed
+	// (Suppressed=True).
+	FrameworkSuppressedOffersSuppressedReason = "OffersSuppressed"
+	// FrameworkSuppressedOffersActiveReason: spec.offers is Active
+	// (Suppressed=False).
+	FrameworkSuppressedOffersActiveReason = "OffersActive"
 )
 
 // HeartbeatLeaseName returns the name of the coordination.k8s.io Lease, in

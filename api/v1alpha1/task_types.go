@@ -81,7 +81,8 @@ func (s TaskState) IsTerminal() bool {
 	return false
 }
 
-// Task reasons, after Mesos's TaskStatus.Reason. They say why a task is in
+// Task reasons, after Mesos's TaskStatus.Reason (named TaskReason<Why>, as
+// Mesos names them REASON_<WHY>). They say why a task is in
 // its state.
 const (
 	TaskReasonOfferNotFound         = "OfferNotFound"
@@ -115,9 +116,15 @@ const (
 // Task condition types.
 const (
 	// TaskBoundCondition is True once the task is bound to an agent; while
-	// False its reason says why it waits (e.g. WaitingForOffer).
+	// False its reason says why it waits (e.g. WaitingForOffer) or why it
+	// was refused (a task reason).
 	TaskBoundCondition = "Bound"
 )
+
+// TaskBoundOfferAcceptedReason: the master bound the task to the agent of
+// the offer it accepted (Bound=True). While Bound is False, its reason is
+// one of the task reasons above.
+const TaskBoundOfferAcceptedReason = "Bound"
 
 // MaxTaskHistory bounds status.history; older transitions are dropped first.
 const MaxTaskHistory = 16

@@ -62,9 +62,9 @@ func planAdmission(p *pass) plan {
 		next.Status.Overhead = overhead
 		taskstatus.AppendHistory(&next.Status, kov1.TaskStaging, "", msg, w.now)
 		meta.SetStatusCondition(&next.Status.Conditions, metav1.Condition{Type: kov1.TaskBoundCondition, Status: metav1.ConditionTrue,
-			Reason: TaskBoundStagingReason, Message: msg, ObservedGeneration: t.Generation})
+			Reason: kov1.TaskBoundOfferAcceptedReason, Message: msg, ObservedGeneration: t.Generation})
 		pl.binds = append(pl.binds, taskWrite{cur: t, next: next, event: &event{regarding: next, related: o, eventType: corev1.EventTypeNormal,
-			reason: TaskStagingEventReason, action: "Bind", note: msg}})
+			reason: TaskStagingReason, action: "Bind", note: msg}})
 		taken.claim(offerKey, need, ports)
 	}
 	return pl

@@ -127,7 +127,7 @@ var metaNow = metav1.NewTime(now)
 // tornDown marks f torn down, as the framework controller leaves it.
 func tornDown(f *kov1.Framework) *kov1.Framework {
 	meta.SetStatusCondition(&f.Status.Conditions, metav1.Condition{Type: kov1.FrameworkTornDownCondition, Status: metav1.ConditionTrue,
-		Reason: kov1.FrameworkFailoverTimeoutReason})
+		Reason: kov1.FrameworkTornDownFailoverTimeoutReason})
 	return f
 }
 

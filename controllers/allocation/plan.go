@@ -109,7 +109,9 @@ type event struct {
 	action, note       string
 }
 
-// Event reasons of the allocation loop, on ResourceOffers and Tasks.
+// Event reasons of the allocation loop, on ResourceOffers and Tasks, named
+// <Kind><Why>Reason; an offer rescinded has the allocator's reason
+// (allocator.Rescind*).
 const (
 	// OfferOfferedReason: the master made the offer.
 	OfferOfferedReason = "Offered"
@@ -120,9 +122,7 @@ const (
 	OfferUsedReason = "Used"
 	// OfferUnusedReason: a built-in scheduler returned the offer untouched.
 	OfferUnusedReason = "Unused"
-	// TaskBoundStagingReason: the task was bound to the offer's agent
-	// (Staging); also the reason of its Bound condition.
-	TaskBoundStagingReason = "Bound"
-	// TaskStagingEventReason is the reason of the Event a bind records.
-	TaskStagingEventReason = "Staging"
+	// TaskStagingReason: the task was bound to the offer's agent and is
+	// Staging (the Event a bind records).
+	TaskStagingReason = "Staging"
 )

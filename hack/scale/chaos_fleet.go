@@ -75,7 +75,7 @@ func (s *simAgents) publish(ctx context.Context) error {
 			a.Status.Capacity, a.Status.Allocatable = alloc, alloc
 			a.Status.Ports = []kov1.PortRange{{Begin: 31000, End: 31099}}
 			a.Status.Attributes = map[string]string{corev1.LabelHostname: name, corev1.LabelTopologyZone: "zone-" + strconv.Itoa(i%3)}
-			meta.SetStatusCondition(&a.Status.Conditions, metav1.Condition{Type: kov1.AgentReadyCondition, Status: metav1.ConditionTrue, Reason: kov1.AgentNodeReadyReason})
+			meta.SetStatusCondition(&a.Status.Conditions, metav1.Condition{Type: kov1.AgentReadyCondition, Status: metav1.ConditionTrue, Reason: kov1.AgentReadyNodeReadyReason})
 			return s.c.Status().Update(ctx, a)
 		})
 	})

@@ -74,7 +74,7 @@ func (f *fleet) publish(ctx context.Context) error {
 			a.Status.Ports = []kov1.PortRange{{Begin: 31000, End: 32000}}
 			a.Status.Attributes = map[string]string{corev1.LabelHostname: name, corev1.LabelTopologyZone: "zone-" + strconv.Itoa(i%3),
 				groupAttribute: strconv.Itoa(i / groupSize)}
-			meta.SetStatusCondition(&a.Status.Conditions, metav1.Condition{Type: kov1.AgentReadyCondition, Status: metav1.ConditionTrue, Reason: kov1.AgentNodeReadyReason})
+			meta.SetStatusCondition(&a.Status.Conditions, metav1.Condition{Type: kov1.AgentReadyCondition, Status: metav1.ConditionTrue, Reason: kov1.AgentReadyNodeReadyReason})
 			return f.c.Status().Update(ctx, a)
 		})
 	})

@@ -70,8 +70,8 @@ func (w *AgentWrapper) Allocatable(rl corev1.ResourceList) *AgentWrapper {
 // and the master leave a healthy agent.
 func (w *AgentWrapper) Ready() *AgentWrapper {
 	w.Status.Conditions = []metav1.Condition{
-		{Type: kov1.AgentReadyCondition, Status: metav1.ConditionTrue, Reason: kov1.AgentNodeReadyReason},
-		{Type: kov1.AgentReachableCondition, Status: metav1.ConditionTrue, Reason: kov1.AgentHeartbeatFreshReason},
+		{Type: kov1.AgentReadyCondition, Status: metav1.ConditionTrue, Reason: kov1.AgentReadyNodeReadyReason},
+		{Type: kov1.AgentReachableCondition, Status: metav1.ConditionTrue, Reason: kov1.AgentReachableHeartbeatFreshReason},
 	}
 	return w
 }
@@ -80,7 +80,7 @@ func (w *AgentWrapper) Ready() *AgentWrapper {
 // seen its heartbeat for the agent timeout.
 func (w *AgentWrapper) Unreachable() *AgentWrapper {
 	w.Ready()
-	w.Status.Conditions[1].Status, w.Status.Conditions[1].Reason = metav1.ConditionFalse, kov1.AgentHeartbeatExpiredReason
+	w.Status.Conditions[1].Status, w.Status.Conditions[1].Reason = metav1.ConditionFalse, kov1.AgentReachableHeartbeatExpiredReason
 	return w
 }
 
@@ -159,14 +159,17 @@ func (w *FrameworkWrapper) Obj() *kov1.Framework { return &w.Framework }
 // as the master leaves a framework whose scheduler heartbeats.
 func (w *FrameworkWrapper) Connected() *FrameworkWrapper {
 	w.Status.Conditions = []metav1.Condition{
-		{Type: kov1.FrameworkRegisteredCondition, Status: metav1.ConditionTrue, Reason: kov1.FrameworkRegisteredReason},
-		{Type: kov1.FrameworkConnectedCondition, Status: metav1.ConditionTrue, Reason: kov1.FrameworkHeartbeatFreshReason},
+		{Type: kov1.FrameworkRegisteredCondition, Status: metav1.ConditionTrue, Reason: kov1.FrameworkRegisteredAcceptedReason},
+		{Type: kov1.FrameworkConnectedCondition, Status: metav1.ConditionTrue, Reason: kov1.FrameworkConnectedHeartbeatFreshReason},
 	}
 	return w
 }
 
 // UID sets the framework's UID, as the API server would.
-func (w *FrameworkWrapper) UID(uid string) *FrameworkWrapper { w.Framework.UID = types.UID(uid); return w }
+func (w *FrameworkWrapper) UID(uid string) *FrameworkWrapper {
+	w.Framework.UID = types.UID(uid)
+	return w
+}
 
 // Role sets the role.
 func (w *FrameworkWrapper) Role(r string) *FrameworkWrapper { w.Spec.Role = r; return w }

@@ -64,10 +64,10 @@ func addAgentWith(t *testing.T, ns, name string, alloc corev1.ResourceList, s ag
 			for k, v := range s.attributes {
 				a.Status.Attributes[k] = v
 			}
-			meta.SetStatusCondition(&a.Status.Conditions, metav1.Condition{Type: kov1.AgentReadyCondition, Status: metav1.ConditionTrue, Reason: kov1.AgentNodeReadyReason})
+			meta.SetStatusCondition(&a.Status.Conditions, metav1.Condition{Type: kov1.AgentReadyCondition, Status: metav1.ConditionTrue, Reason: kov1.AgentReadyNodeReadyReason})
 			if s.beforeMaster {
 				meta.SetStatusCondition(&a.Status.Conditions, metav1.Condition{Type: kov1.AgentReachableCondition, Status: metav1.ConditionTrue,
-					Reason: kov1.AgentHeartbeatFreshReason, Message: "agentd renewed its heartbeat Lease"})
+					Reason: kov1.AgentReachableHeartbeatFreshReason, Message: "agentd renewed its heartbeat Lease"})
 			}
 			return cp.Client.Status().Update(ctx, a)
 		}))
@@ -374,7 +374,7 @@ func TestPlacementPolicies(t *testing.T) {
 			f := b.MakeFramework("auto", ns).Policy(policy).Obj()
 			must(t, cp.Client.Create(ctx, f))
 			meta.SetStatusCondition(&f.Status.Conditions, metav1.Condition{Type: kov1.FrameworkConnectedCondition, Status: metav1.ConditionTrue,
-				Reason: kov1.FrameworkBuiltinSchedulerReason, Message: "The master schedules for the framework"})
+				Reason: kov1.FrameworkConnectedBuiltinSchedulerReason, Message: "The master schedules for the framework"})
 			must(t, cp.Client.Status().Update(ctx, f))
 			startMaster(t, masterConfig{offerTimeout: time.Hour})
 

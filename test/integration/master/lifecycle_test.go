@@ -308,7 +308,7 @@ func TestBuiltinPlacementKeepsEarlierClaims(t *testing.T) {
 	must(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		must(t, cp.Client.Get(ctx, client.ObjectKeyFromObject(a), a))
 		meta.SetStatusCondition(&a.Status.Conditions, metav1.Condition{Type: kov1.AgentReachableCondition, Status: metav1.ConditionTrue,
-			Reason: kov1.AgentHeartbeatFreshReason})
+			Reason: kov1.AgentReachableHeartbeatFreshReason})
 		return cp.Client.Status().Update(ctx, a)
 	}))
 	must(t, cp.Client.Create(ctx, b.MakeOffer("earlier", ns, "auto", a.Name).Resources(b.Resources("cpu", "2", "memory", "2Gi")).Obj()))

@@ -177,9 +177,9 @@ func TestAgentGoneTimeout(t *testing.T) {
 	eventually(t, "Reachable=False, reason AgentRemoved", func() (bool, string) {
 		must(t, cp.Client.Get(ctx, client.ObjectKeyFromObject(a), a))
 		c := meta.FindStatusCondition(a.Status.Conditions, kov1.AgentReachableCondition)
-		return c != nil && c.Status == metav1.ConditionFalse && c.Reason == kov1.AgentRemovedReason, fmt.Sprintf("%+v", c)
+		return c != nil && c.Status == metav1.ConditionFalse && c.Reason == kov1.AgentReachableRemovedReason, fmt.Sprintf("%+v", c)
 	})
-	eventually(t, "the AgentRemoved event", func() (bool, string) { return hasEvent(t, "", a.Name, kov1.AgentRemovedReason) })
+	eventually(t, "the AgentRemoved event", func() (bool, string) { return hasEvent(t, "", a.Name, kov1.AgentReachableRemovedReason) })
 	waitDeleted(t, ns, "t-plain")
 
 	// Back again: offered again; its ended tasks stay ended.

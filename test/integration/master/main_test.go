@@ -76,7 +76,7 @@ func createAgent(t *testing.T, ns, name string, alloc corev1.ResourceList, ports
 		}
 		a.Status.Capacity, a.Status.Allocatable, a.Status.Ports = alloc, alloc, ports
 		a.Status.Attributes = map[string]string{corev1.LabelHostname: a.Name}
-		meta.SetStatusCondition(&a.Status.Conditions, metav1.Condition{Type: kov1.AgentReadyCondition, Status: metav1.ConditionTrue, Reason: kov1.AgentNodeReadyReason})
+		meta.SetStatusCondition(&a.Status.Conditions, metav1.Condition{Type: kov1.AgentReadyCondition, Status: metav1.ConditionTrue, Reason: kov1.AgentReadyNodeReadyReason})
 		return cp.Client.Status().Update(ctx, a)
 	}))
 	return a

@@ -48,7 +48,7 @@ func addReservedAgent(t *testing.T, ns, name string, alloc corev1.ResourceList, 
 		}
 		a.Status.Capacity, a.Status.Allocatable = alloc, alloc
 		a.Status.Attributes = map[string]string{corev1.LabelHostname: a.Name}
-		meta.SetStatusCondition(&a.Status.Conditions, metav1.Condition{Type: kov1.AgentReadyCondition, Status: metav1.ConditionTrue, Reason: kov1.AgentNodeReadyReason})
+		meta.SetStatusCondition(&a.Status.Conditions, metav1.Condition{Type: kov1.AgentReadyCondition, Status: metav1.ConditionTrue, Reason: kov1.AgentReadyNodeReadyReason})
 		return cp.Client.Status().Update(ctx, a)
 	}))
 	return a
