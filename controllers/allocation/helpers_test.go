@@ -3,7 +3,6 @@ package allocation
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -77,14 +76,6 @@ func (r *recordingWriter) PatchStatus(_ context.Context, obj client.Object, _ cl
 	return r.do(fmt.Sprintf("patch status %s %s", kind, name))
 }
 
-// sortedWrites returns the writes in order of kind then object: a batch's
-// writes go out concurrently, so their order within it is not fixed.
-func (r *recordingWriter) sortedWrites() []string {
-	out := append([]string(nil), r.writes...)
-	sort.Strings(out)
-	return out
-}
-
 func stateOf(t *kov1.Task) kov1.TaskState {
 	if t.Status.State == "" {
 		return kov1.TaskPending
@@ -105,12 +96,6 @@ func (e *eventLog) Eventf(regarding, _ runtime.Object, eventtype, reason, _, not
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.events = append(e.events, fmt.Sprintf("%s %s %s %s: %s", eventtype, reason, kind, m.GetName(), fmt.Sprintf(note, args...)))
-}
-
-func (e *eventLog) sorted() []string {
-	out := append([]string(nil), e.events...)
-	sort.Strings(out)
-	return out
 }
 
 // newTestLoop is a Loop writing to w and recording Events in ev, with its
