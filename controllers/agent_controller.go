@@ -36,7 +36,7 @@ const DefaultAgentGoneTimeout = 14 * 24 * time.Hour
 // Lease named after the agent in LeaseNamespace), timed by when the master
 // saw each renewal. An agent it has not seen renewed for the agent timeout
 // becomes Reachable=False and its tasks go Unreachable (partition-aware
-// frameworks) or Lost; the scheduler rescinds its offers. An agent put Down
+// frameworks) or Lost; the allocation loop rescinds its offers. An agent put Down
 // for maintenance has its tasks killed. An agent that is gone for good —
 // unreachable past the gone timeout, marked Gone by the operator, deleted,
 // or no longer existing — has its tasks end Gone (partition-aware

@@ -159,7 +159,7 @@ func (r *FrameworkReconciler) recordTransitions(old, cur *kov1.Framework) {
 }
 
 // finalize tears a deleted framework down: its tasks are killed (the
-// master's scheduler rescinds its offers, which the garbage collector also
+// master's allocation loop rescinds its offers, which the garbage collector also
 // removes), then the finalizer goes. It does not wait for agents to stop
 // the containers: a Killing task is killed by its agent on its own.
 func (r *FrameworkReconciler) finalize(ctx context.Context, f *kov1.Framework) error {

@@ -68,12 +68,10 @@ func (w *world) add(objs ...client.Object) {
 	}
 }
 
-// The allocation loop reads every kind, creates, rescinds and deletes
-// offers, and writes the status of offers and roles.
+// The allocation loop reads every kind (Agents, Frameworks and Tasks are
+// the reconcilers' too) and asks the API server for offers its cache lacks.
 // +kubebuilder:rbac:groups=kubeoffer.io,resources=roles,verbs=get;list;watch
-// +kubebuilder:rbac:groups=kubeoffer.io,resources=roles/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=kubeoffer.io,resources=resourceoffers,verbs=get;list;watch;create;delete
-// +kubebuilder:rbac:groups=kubeoffer.io,resources=resourceoffers/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=kubeoffer.io,resources=resourceoffers,verbs=get;list;watch
 // +kubebuilder:rbac:groups=node.k8s.io,resources=runtimeclasses,verbs=get;list;watch
 
 // readWorld lists every kubeoffer object from the informer cache, without

@@ -239,6 +239,16 @@ type Writer interface {
 	PatchStatus(ctx context.Context, obj client.Object, patch client.Patch) error
 }
 
+// The allocation loop creates and deletes offers, places and binds tasks,
+// writes the status of offers, frameworks and roles, and records Events.
+// +kubebuilder:rbac:groups=kubeoffer.io,resources=resourceoffers,verbs=create;delete
+// +kubebuilder:rbac:groups=kubeoffer.io,resources=resourceoffers/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=kubeoffer.io,resources=roles/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=kubeoffer.io,resources=frameworks/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=kubeoffer.io,resources=tasks,verbs=patch
+// +kubebuilder:rbac:groups=kubeoffer.io,resources=tasks/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
 // ClientWriter is the Writer of a client.Client.
 type ClientWriter struct{ Client client.Client }
 
