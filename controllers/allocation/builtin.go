@@ -2,6 +2,7 @@ package allocation
 
 import (
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -108,7 +109,7 @@ func planPlacements(p *pass) (builtinPlacing, plan) {
 			// and says so (a bounded number per pass, so a large burst does
 			// not hold the pass up). Without any offer, planUnofferedMarks
 			// decides once this pass's offers are made.
-			if len(cands)+len(takenCands) == 0 || len(pl.marks) >= maxWaitingMarksPerPass ||
+			if len(cands)+len(takenCands) == 0 || len(pl.marks) >= maxWaitingMarksPerPass || !p.hasWaited(t) ||
 				allocator.Place(f.Spec.Scheduler.Policy, need, ports, takenCands, spread[fk], total) >= 0 {
 				continue
 			}
@@ -129,6 +130,41 @@ func planPlacements(p *pass) (builtinPlacing, plan) {
 	return placing, pl
 }
 
+// waitingForPlacement reports whether t is a built-in scheduler's task
+// still to be placed.
+func waitingForPlacement(w *world, t *kov1.Task) bool {
+	f := w.frameworks[t.FrameworkKey()]
+	return taskstatus.IsPending(t) && t.Spec.OfferName == "" && frameworkLive(f) && f.Spec.Scheduler != nil
+}
+
+// hasWaited reports whether this master has seen t waiting to be placed for
+// at least an allocation interval: only then is it marked waiting. A task
+// of a burst is usually placed within a pass or two, and a mark written
+// first costs a status write for nothing.
+func (p *pass) hasWaited(t *kov1.Task) bool {
+	since, seen := p.waitingSince[key(t)]
+	return seen && p.w.now.Sub(since) >= p.markAfter
+}
+
+// stillWaiting is when each built-in task still to be placed at the end of
+// pass p was first seen waiting: carried over from the passes before, or
+// now for a task seen for the first time. Tasks placed or gone are
+// forgotten.
+func stillWaiting(p *pass) map[types.NamespacedName]time.Time {
+	out := map[types.NamespacedName]time.Time{}
+	for k, t := range p.w.tasks {
+		if !waitingForPlacement(p.w, t) {
+			continue
+		}
+		if since, seen := p.waitingSince[k]; seen {
+			out[k] = since
+		} else {
+			out[k] = p.w.now
+		}
+	}
+	return out
+}
+
 // planUnofferedMarks marks as waiting the tasks of built-in frameworks that
 // hold no offer at the end of a pass: nothing is free for them now.
 func planUnofferedMarks(p *pass) plan {
@@ -145,6 +181,9 @@ func planUnofferedMarks(p *pass) plan {
 	}) {
 		if len(pl.marks) >= maxWaitingMarksPerPass {
 			break
+		}
+		if !p.hasWaited(t) {
+			continue
 		}
 		if mark := waitingStatus(w, t); !statusEqual(mark.cur.Status, mark.next.Status) {
 			pl.marks = append(pl.marks, mark)

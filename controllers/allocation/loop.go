@@ -58,15 +58,17 @@ type Loop struct {
 	filters  *filterSet
 	counts   *allocationCounts
 	declines declineQueue
-	// roleConditions is used by the passes' goroutine only.
+	// roleConditions and waitingSince are used by the passes' goroutine
+	// only.
 	roleConditions conditionMemo
+	waitingSince   map[types.NamespacedName]time.Time
 }
 
 // New returns a Loop ready to be added to a manager.
 func New(c client.Client, r client.Reader, rec events.EventRecorder, clk clock.WithTicker, opts Options, m *Metrics) *Loop {
 	return &Loop{Client: c, APIReader: r, Writer: ClientWriter{Client: c}, Recorder: rec, Clock: clk, Options: opts, Metrics: m,
 		trigger: make(chan struct{}, 1), assumed: newAssumptions(), filters: newFilterSet(), roleConditions: conditionMemo{},
-		counts: newAllocationCounts()}
+		counts: newAllocationCounts(), waitingSince: map[types.NamespacedName]time.Time{}}
 }
 
 // NeedLeaderElection makes the loop run on the leader only.
@@ -159,13 +161,19 @@ type pass struct {
 	// the pass; placed are the offers they put a task on (the write landed).
 	placing builtinPlacing
 	placed  map[types.NamespacedName]bool
+	// waitingSince is when this master first saw each built-in task waiting
+	// to be placed, by its own clock; a task is marked waiting only once it
+	// has waited an allocation interval.
+	waitingSince map[types.NamespacedName]time.Time
+	markAfter    time.Duration
 }
 
 // runPass runs the steps of a pass over w, each deciding on the world and
 // the ledger as the steps before left them, and returns the pass.
 func (l *Loop) runPass(ctx context.Context, w *world) *pass {
 	sw := newStopwatch(l.Clock)
-	p := &pass{w: w, l: l.buildLedger(w), placed: map[types.NamespacedName]bool{}}
+	p := &pass{w: w, l: l.buildLedger(w), placed: map[types.NamespacedName]bool{}, waitingSince: l.waitingSince,
+		markAfter: l.Options.AllocationInterval}
 	sw.lap("read")
 
 	// 1. Declined offers are deleted and their agents refused for a while.
@@ -198,6 +206,8 @@ func (l *Loop) runPass(ctx context.Context, w *world) *pass {
 	// 7. The status that changed is written, and the gauges set.
 	l.apply(ctx, p, l.planStatus(p))
 	sw.lap("status")
+
+	l.waitingSince = stillWaiting(p)
 
 	ctrl.LoggerFrom(ctx).V(1).Info("Allocation pass", append([]any{"agents", len(w.agents), "frameworks", len(w.frameworks),
 		"offers", len(w.offers), "tasks", len(w.tasks)}, sw.keysAndValues()...)...)

@@ -11,10 +11,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
 	b "github.com/kubeoffer/kubeoffer/test/builders"
+	clocktesting "k8s.io/utils/clock/testing"
 )
 
 // TestPass runs whole passes, Kueue-style: objects in; the writes the pass
@@ -24,8 +26,10 @@ import (
 func TestPass(t *testing.T) {
 	conflict := apierrors.NewConflict(schema.GroupResource{Group: kov1.GroupVersion.Group, Resource: "tasks"}, "old", nil)
 	cases := map[string]struct {
-		objs       []client.Object
-		deleted    []decline
+		objs    []client.Object
+		deleted []decline
+		// waited are the tasks the loop has seen waiting for an hour.
+		waited     []string
 		fail       map[string]error
 		wantWrites []string
 		wantEvents []string
@@ -50,6 +54,7 @@ func TestPass(t *testing.T) {
 		"a built-in framework alone keeps the rest of a used offer while tasks still wait; one that fits no offer says so": {
 			objs: []client.Object{agent("a1", "4", "8Gi"), builtinFramework("fw"), offer("o1", "fw", "a1", "1", "8Gi"),
 				task("t1", "fw", "1", "1Gi", time.Hour).Obj(), task("t2", "fw", "1", "1Gi", time.Minute).Obj()},
+			waited: []string{"t1", "t2"},
 			wantWrites: []string{
 				"place task ns/t1 on o1",
 				"status task ns/t2 Pending",
@@ -68,7 +73,8 @@ func TestPass(t *testing.T) {
 			wantEvents: []string{"Normal Offered ResourceOffer fw-a1-1: Offered cpu 4, memory 8Gi of agent a1 to framework fw as role default"},
 		},
 		"a built-in framework the cluster has no room for: its task says it waits": {
-			objs: []client.Object{agent("a1", "1", "1Gi"), builtinFramework("fw"), task("big", "fw", "2", "1Gi", time.Hour).Obj()},
+			objs:   []client.Object{agent("a1", "1", "1Gi"), builtinFramework("fw"), task("big", "fw", "2", "1Gi", time.Hour).Obj()},
+			waited: []string{"big"},
 			wantWrites: []string{
 				"status task ns/big Pending",
 				"patch status Framework ns/fw",
@@ -116,6 +122,9 @@ func TestPass(t *testing.T) {
 			loop := newTestLoop(wr, ev, Options{ConcurrentWrites: 1})
 			for _, d := range tc.deleted {
 				loop.declines.push(d)
+			}
+			for _, name := range tc.waited {
+				loop.waitingSince[types.NamespacedName{Namespace: "ns", Name: name}] = now.Add(-time.Hour)
 			}
 			w := newWorld(now)
 			w.add(tc.objs...)
@@ -270,4 +279,39 @@ func viewOf(l *ledger) ledgerView {
 		v.Usage[k.String()] = usageView{Resources: list(u.resources), Ports: u.ports.String(), Tasks: u.tasks}
 	}
 	return v
+}
+
+// TestWaitingMarkedAfterAnInterval: a built-in task that nothing can hold is
+// marked waiting only once the master has seen it wait an allocation
+// interval, by the master's own clock; one placed meanwhile is never
+// marked, and the loop forgets it.
+func TestWaitingMarkedAfterAnInterval(t *testing.T) {
+	wr := &recordingWriter{}
+	loop := newTestLoop(wr, &eventLog{}, Options{ConcurrentWrites: 1, AllocationInterval: time.Second})
+	clk := loop.Clock.(*clocktesting.FakeClock)
+	w := newWorld(clk.Now())
+	w.add(agent("a1", "1", "1Gi"), builtinFramework("fw"), task("big", "fw", "2", "1Gi", 0).Obj())
+	p := loop.runPass(context.Background(), w)
+	if diff := cmp.Diff([]string{"patch status Framework ns/fw"}, wr.writes); diff != "" {
+		t.Errorf("first pass (-want +got):\n%s", diff)
+	}
+	wr.writes = nil
+	clk.Step(500 * time.Millisecond)
+	p.w.now = clk.Now()
+	p = loop.runPass(context.Background(), p.w)
+	if len(wr.writes) != 0 {
+		t.Errorf("half an interval later: writes %q, want none", wr.writes)
+	}
+	wr.writes = nil
+	clk.Step(500 * time.Millisecond)
+	p.w.now = clk.Now()
+	p = loop.runPass(context.Background(), p.w)
+	if diff := cmp.Diff([]string{"status task ns/big Pending"}, wr.writes); diff != "" {
+		t.Errorf("an interval later (-want +got):\n%s", diff)
+	}
+	delete(p.w.tasks, types.NamespacedName{Namespace: "ns", Name: "big"})
+	loop.runPass(context.Background(), p.w)
+	if len(loop.waitingSince) != 0 {
+		t.Errorf("a task gone is still remembered: %v", loop.waitingSince)
+	}
 }

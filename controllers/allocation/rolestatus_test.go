@@ -316,12 +316,12 @@ func TestRoleEventsOnce(t *testing.T) {
 	l := buildLedger(w, options{}, func(string) map[string]time.Time { return nil }, nil)
 	conds := roleConditions(l.dims, w.roles, holdOf(l))
 	view := roleView{usage: &usageTotals{allocated: l.dims.Zero(), offered: l.dims.Zero()}, conditions: conds["orphan"]}
-	for pass := 1; pass <= 2; pass++ {
+	for n := 1; n <= 2; n++ {
 		p := roleStatusPatch(l, w.roles["orphan"], view, loop.roleConditions.previous(w.roles["orphan"]), w.now) // the cache still shows the empty status
 		if p == nil {
-			t.Fatalf("pass %d: no patch for a status the cache does not show", pass)
+			t.Fatalf("pass %d: no patch for a status the cache does not show", n)
 		}
-		loop.patchStatuses(context.Background(), []statusPatch{*p})
+		loop.patchStatuses(context.Background(), &pass{w: newWorld(now)}, []statusPatch{*p})
 	}
 	close(rec.Events)
 	var got []string

@@ -22,7 +22,16 @@ import (
 func testPass(l *Loop, objs ...client.Object) *pass {
 	w := newWorld(now)
 	w.add(objs...)
-	return &pass{w: w, l: l.buildLedger(w), placed: map[types.NamespacedName]bool{}}
+	return &pass{w: w, l: l.buildLedger(w), placed: map[types.NamespacedName]bool{}, waitingSince: map[types.NamespacedName]time.Time{},
+		markAfter: time.Second}
+}
+
+// waited records that tasks (of namespace ns) have waited to be placed
+// for an hour.
+func waited(p *pass, tasks ...string) {
+	for _, name := range tasks {
+		p.waitingSince[types.NamespacedName{Namespace: "ns", Name: name}] = now.Add(-time.Hour)
+	}
 }
 
 // renderPlan is a plan as lines, in the order apply performs them.
@@ -121,7 +130,9 @@ func TestPlanDeclines(t *testing.T) {
 func TestPlanPlacements(t *testing.T) {
 	placedEarlier := task("earlier", "fw", "200m", "128Mi", time.Hour).Offer("o1").Obj()
 	cases := map[string]struct {
-		objs          []client.Object
+		objs []client.Object
+		// waited are the tasks that have waited an hour to be placed.
+		waited        []string
 		want          []string
 		wantContended bool
 	}{
@@ -140,12 +151,18 @@ func TestPlanPlacements(t *testing.T) {
 		"a task none of the framework's offers fits is marked waiting": {
 			objs: []client.Object{agent("a1", "4", "8Gi"), builtinFramework("fw"), offer("o1", "fw", "a1", "100m", "1Gi"),
 				task("big", "fw", "1", "64Mi", time.Hour).Obj()},
-			want: []string{"mark ns/big WaitingForOffer"},
+			waited: []string{"big"},
+			want:   []string{"mark ns/big WaitingForOffer"},
+		},
+		"a task seen waiting for less than an allocation interval is not marked yet": {
+			objs: []client.Object{agent("a1", "4", "8Gi"), builtinFramework("fw"), offer("o1", "fw", "a1", "100m", "1Gi"),
+				task("big", "fw", "1", "64Mi", time.Hour).Obj()},
 		},
 		"a task placed by an earlier pass but not bound still claims its share of the offer": {
 			objs: []client.Object{agent("a1", "4", "8Gi"), builtinFramework("fw"), offer("o1", "fw", "a1", "300m", "1Gi"), placedEarlier,
 				task("t1", "fw", "200m", "128Mi", time.Minute).Obj()},
-			want: []string{"mark ns/t1 WaitingForOffer"},
+			waited: []string{"t1"},
+			want:   []string{"mark ns/t1 WaitingForOffer"},
 		},
 		"an expired offer is not placed on, nor counted as one the task does not fit": {
 			objs: []client.Object{agent("a1", "4", "8Gi"), builtinFramework("fw"),
@@ -163,6 +180,7 @@ func TestPlanPlacements(t *testing.T) {
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			p := testPass(newTestLoop(&recordingWriter{}, &eventLog{}, Options{}), tc.objs...)
+			waited(p, tc.waited...)
 			placing, pl := planPlacements(p)
 			if diff := cmp.Diff(tc.want, renderPlan(pl)); diff != "" {
 				t.Errorf("plan (-want +got):\n%s", diff)
@@ -339,23 +357,29 @@ func TestPlanOffers(t *testing.T) {
 
 func TestPlanUnofferedMarks(t *testing.T) {
 	cases := map[string]struct {
-		objs []client.Object
-		want []string
+		objs   []client.Object
+		waited []string
+		want   []string
 	}{
-		"a built-in framework with no offer: its waiting tasks say so": {
-			objs: []client.Object{builtinFramework("fw"), task("t1", "fw", "1", "1Gi", time.Hour).Obj(), task("t2", "fw", "1", "1Gi", time.Minute).Obj()},
-			want: []string{"mark ns/t1 WaitingForOffer", "mark ns/t2 WaitingForOffer"},
+		"a built-in framework with no offer: its tasks that have waited say so": {
+			objs: []client.Object{builtinFramework("fw"), task("t1", "fw", "1", "1Gi", time.Hour).Obj(), task("t2", "fw", "1", "1Gi", time.Minute).Obj(),
+				task("new", "fw", "1", "1Gi", time.Second).Obj()},
+			waited: []string{"t1", "t2"},
+			want:   []string{"mark ns/t1 WaitingForOffer", "mark ns/t2 WaitingForOffer"},
 		},
 		"one holding an offer is not marked": {
-			objs: []client.Object{agent("a1", "4", "8Gi"), builtinFramework("fw"), offer("o1", "fw", "a1", "1", "1Gi"), task("t1", "fw", "1", "1Gi", time.Hour).Obj()},
+			objs:   []client.Object{agent("a1", "4", "8Gi"), builtinFramework("fw"), offer("o1", "fw", "a1", "1", "1Gi"), task("t1", "fw", "1", "1Gi", time.Hour).Obj()},
+			waited: []string{"t1"},
 		},
 		"a task already marked is not written again": {
-			objs: []client.Object{builtinFramework("fw"), markedWaiting(task("t1", "fw", "1", "1Gi", time.Hour).Obj())},
+			objs:   []client.Object{builtinFramework("fw"), markedWaiting(task("t1", "fw", "1", "1Gi", time.Hour).Obj())},
+			waited: []string{"t1"},
 		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			p := testPass(newTestLoop(&recordingWriter{}, &eventLog{}, Options{}), tc.objs...)
+			waited(p, tc.waited...)
 			if diff := cmp.Diff(tc.want, renderPlan(planUnofferedMarks(p))); diff != "" {
 				t.Errorf("plan (-want +got):\n%s", diff)
 			}

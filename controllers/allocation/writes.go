@@ -47,7 +47,7 @@ func (l *Loop) apply(ctx context.Context, p *pass, pl plan) {
 	l.writeTaskStatuses(ctx, p, pl.marks)
 	l.deleteOffers(ctx, p, pl.deletions)
 	l.createOffers(ctx, p, pl.creations)
-	l.patchStatuses(ctx, pl.patches)
+	l.patchStatuses(ctx, p, pl.patches)
 	if pl.gauges != nil {
 		l.Metrics.setGauges(*pl.gauges)
 	}
@@ -196,7 +196,7 @@ func (l *Loop) createOffers(ctx context.Context, p *pass, creations []offerCreat
 // cur and next, concurrently, without a resourceVersion: the loop owns
 // these fields, and other writers' (conditions) are not overwritten. A
 // Role's conditions, once written, are remembered for its next Events.
-func (l *Loop) patchStatuses(ctx context.Context, patches []statusPatch) {
+func (l *Loop) patchStatuses(ctx context.Context, p *pass, patches []statusPatch) {
 	errs := make([]error, len(patches))
 	l.parallelize(ctx, len(patches), func(i int) {
 		x := patches[i]
@@ -209,6 +209,7 @@ func (l *Loop) patchStatuses(ctx context.Context, patches []statusPatch) {
 		if errs[i] != nil {
 			continue
 		}
+		p.w.add(x.next)
 		if r, isRole := x.next.(*kov1.Role); isRole {
 			l.roleConditions[r.UID] = r.Status.Conditions
 		}
