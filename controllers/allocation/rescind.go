@@ -4,6 +4,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
 	"github.com/kubeoffer/kubeoffer/pkg/allocator"
 )
 
@@ -29,9 +30,15 @@ func planRescinds(p *pass, idle map[string]bool) plan {
 		pl.deletions = append(pl.deletions, offerDeletion{offer: o, kind: offerRescinded, reason: r.Reason,
 			event: offerEvent(o, eventType, r.Reason, "Rescinded: "+r.Message)})
 	}
+	// An offer a still-unbound task names is kept: that task's bind failed
+	// this pass (a conflict) and is tried again next pass, which needs it.
+	named := map[types.NamespacedName]bool{}
+	for _, t := range pendingTasks(w, func(t *kov1.Task) bool { return t.Spec.OfferName != "" }) {
+		named[types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.OfferName}] = true
+	}
 	for _, k := range sortedNNKeys(w.offers) {
 		o := w.offers[k]
-		if idle[o.FrameworkKey().String()] {
+		if idle[o.FrameworkKey().String()] && !named[k] {
 			pl.deletions = append(pl.deletions, offerDeletion{offer: o, kind: offerReturned, reason: OfferUnusedReason,
 				event: offerEvent(o, corev1.EventTypeNormal, OfferUnusedReason, "Returned: the framework's built-in scheduler has no task to place")})
 		}

@@ -309,6 +309,11 @@ func TestPlanRescinds(t *testing.T) {
 			idle: map[string]bool{"ns/fw": true},
 			want: []string{"delete offer ns/o1 Unused"},
 		},
+		"an idle built-in framework's offer that a task placed on it but not yet bound names is kept": {
+			objs: []client.Object{agent("a1", "4", "8Gi"), builtinFramework("fw"), offer("o1", "fw", "a1", "1", "1Gi"),
+				task("t1", "fw", "100m", "64Mi", time.Minute).Offer("o1").Obj()},
+			idle: map[string]bool{"ns/fw": true},
+		},
 		"an offer in force is kept": {
 			objs: []client.Object{agent("a1", "4", "8Gi"), sdkFramework("fw"), offer("o1", "fw", "a1", "1", "1Gi")},
 		},
