@@ -24,6 +24,8 @@ func planAdmission(p *pass) plan {
 	w, l := p.w, p.l
 	tasks := pendingTasks(w, func(t *kov1.Task) bool { return t.Spec.OfferName != "" })
 	taken := offerClaims{}
+	builtinBinds := map[types.NamespacedName]*offerBinds{}
+	var order []types.NamespacedName
 	for _, t := range tasks {
 		offerKey := types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.OfferName}
 		if w.unseenOffers[offerKey] {
@@ -63,9 +65,22 @@ func planAdmission(p *pass) plan {
 		taskstatus.AppendHistory(&next.Status, kov1.TaskStaging, "", msg, w.now)
 		meta.SetStatusCondition(&next.Status.Conditions, metav1.Condition{Type: kov1.TaskBoundCondition, Status: metav1.ConditionTrue,
 			Reason: kov1.TaskBoundOfferAcceptedReason, Message: msg, ObservedGeneration: t.Generation})
+		taken.claim(offerKey, need, ports)
+		if f != nil && f.Spec.Scheduler != nil {
+			// The master placed it: one Event per offer says so for all.
+			if builtinBinds[offerKey] == nil {
+				builtinBinds[offerKey] = &offerBinds{offer: o, framework: f}
+				order = append(order, offerKey)
+			}
+			builtinBinds[offerKey].binds = append(builtinBinds[offerKey].binds, len(pl.binds))
+			pl.binds = append(pl.binds, taskWrite{cur: t, next: next})
+			continue
+		}
 		pl.binds = append(pl.binds, taskWrite{cur: t, next: next, event: &event{regarding: next, related: o, eventType: corev1.EventTypeNormal,
 			reason: TaskStagingReason, action: "Bind", note: msg}})
-		taken.claim(offerKey, need, ports)
+	}
+	for _, k := range order {
+		pl.bindEvents = append(pl.bindEvents, *builtinBinds[k])
 	}
 	return pl
 }

@@ -46,8 +46,7 @@ func TestPass(t *testing.T) {
 				"patch status Framework ns/fw",
 			},
 			wantEvents: []string{
-				"Normal Staging Task t1: Bound to agent a1 from offer o1",
-				"Normal Staging Task t2: Bound to agent a1 from offer o1",
+				"Normal TasksBound ResourceOffer o1: Bound 2 task(s) of the built-in scheduler to agent a1: t1, t2",
 				"Normal Unused ResourceOffer o1: Returned: the framework's built-in scheduler has no task to place",
 			},
 		},
@@ -62,7 +61,7 @@ func TestPass(t *testing.T) {
 				"patch status ResourceOffer ns/o1",
 				"patch status Framework ns/fw",
 			},
-			wantEvents: []string{"Normal Staging Task t1: Bound to agent a1 from offer o1"},
+			wantEvents: []string{"Normal TasksBound ResourceOffer o1: Bound 1 task(s) of the built-in scheduler to agent a1: t1"},
 		},
 		"a built-in framework with no offer is offered the agent its task fits; the task waits for the next pass": {
 			objs: []client.Object{agent("a1", "4", "8Gi"), builtinFramework("fw"), task("t1", "fw", "1", "1Gi", time.Hour).Obj()},
@@ -98,6 +97,32 @@ func TestPass(t *testing.T) {
 			objs:       []client.Object{agent("a1", "4", "8Gi"), sdkFramework("a")},
 			deleted:    []decline{{framework: kov1.FrameworkKey{Namespace: "ns", Name: "a"}, agent: "a1", offer: "o1"}},
 			wantWrites: []string{"patch status Framework ns/a"},
+		},
+		"an SDK framework's bind records an Event on its task": {
+			objs: []client.Object{agent("a1", "4", "8Gi"), sdkFramework("fw"), offer("o1", "fw", "a1", "4", "8Gi"),
+				task("t1", "fw", "1", "1Gi", time.Minute).Offer("o1").Obj()},
+			wantWrites: []string{
+				"status task ns/t1 Staging on a1",
+				"patch status ResourceOffer ns/o1",
+				"patch status Framework ns/fw",
+			},
+			wantEvents: []string{"Normal Staging Task t1: Bound to agent a1 from offer o1"},
+		},
+		"a built-in bind that fails is left out of its offer's Event": {
+			objs: []client.Object{agent("a1", "4", "8Gi"), builtinFramework("fw"), offer("o1", "fw", "a1", "4", "8Gi"),
+				task("t1", "fw", "1", "1Gi", time.Hour).Obj(), task("t2", "fw", "1", "1Gi", time.Minute).Obj(), task("t3", "fw", "1", "1Gi", 0).Obj()},
+			fail: map[string]error{"status task ns/t2 Staging on a1": conflict},
+			wantWrites: []string{
+				"place task ns/t1 on o1",
+				"place task ns/t2 on o1",
+				"place task ns/t3 on o1",
+				"status task ns/t1 Staging on a1",
+				"status task ns/t2 Staging on a1",
+				"status task ns/t3 Staging on a1",
+				"patch status ResourceOffer ns/o1",
+				"patch status Framework ns/fw",
+			},
+			wantEvents: []string{"Normal TasksBound ResourceOffer o1: Bound 2 task(s) of the built-in scheduler to agent a1: t1, t3"},
 		},
 		"a bind that fails holds back the refusals decided after it, and the framework holding an offer of the agent gets no other": {
 			objs: []client.Object{agent("a1", "4", "8Gi"), sdkFramework("fw"), offer("o1", "fw", "a1", "1", "1Gi"),

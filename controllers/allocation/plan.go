@@ -26,6 +26,9 @@ type plan struct {
 	placements []placement
 	// binds move tasks to Staging on the agent of the offer they name.
 	binds []taskWrite
+	// bindEvents sum up, one Event per offer, the binds of tasks the
+	// built-in schedulers placed: their tasks carry no Event of their own.
+	bindEvents []offerBinds
 	// refusals end tasks admission refused; they are written only if every
 	// bind was, since a bind that failed gives back resources a refusal may
 	// have counted as taken.
@@ -61,6 +64,14 @@ type placement struct {
 type taskWrite struct {
 	cur, next *kov1.Task
 	event     *event
+}
+
+// offerBinds is the Event for the binds (indexes into plan.binds) of
+// built-in tasks from one offer, recorded for those that landed.
+type offerBinds struct {
+	offer     *kov1.ResourceOffer
+	framework *kov1.Framework
+	binds     []int
 }
 
 // deletionKind says what an offer deletion counts as, for the metrics.
@@ -125,4 +136,7 @@ const (
 	// TaskStagingReason: the task was bound to the offer's agent and is
 	// Staging (the Event a bind records).
 	TaskStagingReason = "Staging"
+	// OfferTasksBoundReason: tasks a built-in scheduler placed on the offer
+	// were bound (one Event per offer and pass, naming them).
+	OfferTasksBoundReason = "TasksBound"
 )

@@ -2,7 +2,10 @@ package allocation
 
 import (
 	"context"
+	"fmt"
+	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
@@ -34,12 +37,24 @@ func (l *Loop) apply(ctx context.Context, p *pass, pl plan) {
 	}
 	l.place(ctx, p, pl.placements)
 	allBound := true
-	for i, bound := range l.writeTaskStatuses(ctx, p, pl.binds) {
-		if !bound {
+	bound := l.writeTaskStatuses(ctx, p, pl.binds)
+	for i, ok := range bound {
+		if !ok {
 			allBound = false
 			continue
 		}
 		l.Metrics.OffersAccepted.WithLabelValues(pl.binds[i].next.FrameworkKey().String()).Inc()
+	}
+	for _, ob := range pl.bindEvents {
+		var names []string
+		for _, i := range ob.binds {
+			if bound[i] {
+				names = append(names, pl.binds[i].next.Name)
+			}
+		}
+		if len(names) > 0 {
+			l.record(tasksBoundEvent(ob, names))
+		}
 	}
 	if allBound {
 		l.writeTaskStatuses(ctx, p, pl.refusals)
@@ -217,6 +232,20 @@ func (l *Loop) patchStatuses(ctx context.Context, p *pass, patches []statusPatch
 			l.record(e)
 		}
 	}
+}
+
+// maxNamedInEvent bounds how many task names one Event lists.
+const maxNamedInEvent = 10
+
+// tasksBoundEvent is the one Event for the built-in tasks bound from an
+// offer in a pass.
+func tasksBoundEvent(ob offerBinds, names []string) event {
+	list := strings.Join(names, ", ")
+	if len(names) > maxNamedInEvent {
+		list = fmt.Sprintf("%s and %d more", strings.Join(names[:maxNamedInEvent], ", "), len(names)-maxNamedInEvent)
+	}
+	return event{regarding: ob.offer, related: ob.framework, eventType: corev1.EventTypeNormal, reason: OfferTasksBoundReason, action: "Bind",
+		note: fmt.Sprintf("Bound %d task(s) of the built-in scheduler to agent %s: %s", len(names), ob.offer.Spec.AgentName, list)}
 }
 
 // record emits e through the loop's recorder.
