@@ -27,6 +27,10 @@ func planAdmission(p *pass) plan {
 	builtinBinds := map[types.NamespacedName]*offerBinds{}
 	var order []types.NamespacedName
 	for _, t := range tasks {
+		if len(pl.binds)+len(pl.refusals) >= p.maxTasks {
+			pl.more = true // the next pass admits the rest
+			break
+		}
 		offerKey := types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.OfferName}
 		if w.unseenOffers[offerKey] {
 			continue // the cache lags behind the framework's view; next pass

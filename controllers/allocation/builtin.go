@@ -32,6 +32,9 @@ const maxWaitingMarksPerPass = 256
 type builtinPlacing struct {
 	frameworks map[string]bool
 	contended  bool
+	// deferred are the frameworks with tasks left for the next pass (this
+	// one placed as many as a pass may): their offers are kept for them.
+	deferred map[string]bool
 }
 
 // planPlacements is the built-in schedulers' placement: each pending task
@@ -41,7 +44,7 @@ type builtinPlacing struct {
 func planPlacements(p *pass) (builtinPlacing, plan) {
 	var pl plan
 	w, l := p.w, p.l
-	placing := builtinPlacing{frameworks: map[string]bool{}}
+	placing := builtinPlacing{frameworks: map[string]bool{}, deferred: map[string]bool{}}
 	tasks := pendingTasks(w, func(t *kov1.Task) bool {
 		f := w.frameworks[t.FrameworkKey()]
 		return t.Spec.OfferName == "" && frameworkLive(f) && f.Spec.Scheduler != nil
@@ -76,6 +79,11 @@ func planPlacements(p *pass) (builtinPlacing, plan) {
 		f := w.frameworks[t.FrameworkKey()]
 		fk := f.Key().String()
 		placing.frameworks[fk] = true
+		if len(pl.placements) >= p.maxTasks {
+			pl.more = true // the next pass places the rest
+			placing.deferred[fk] = true
+			continue
+		}
 		attr := f.Spec.Scheduler.SpreadAttribute
 		if attr == "" {
 			attr = corev1.LabelHostname
@@ -213,7 +221,8 @@ func competing(l *ledger, idle map[string]bool) int {
 // for the framework's next tasks; an offer no waiting task fits is declined
 // with the framework's refuse duration, or returned without one when no
 // task waits at all (so tasks created a moment later are not kept off the
-// agent). Offers a still-unbound task names are kept.
+// agent). Offers a still-unbound task names are kept, and so are those of a
+// framework whose tasks this pass had no room to place.
 func planBuiltinReturns(p *pass) plan {
 	var pl plan
 	w, placing := p.w, p.placing
@@ -233,7 +242,7 @@ func planBuiltinReturns(p *pass) plan {
 	for _, k := range sortedNNKeys(w.offers) {
 		o := w.offers[k]
 		fk := o.FrameworkKey().String()
-		if !placing.frameworks[fk] || named[k] || o.Spec.Decline != nil || o.DeletionTimestamp != nil {
+		if !placing.frameworks[fk] || placing.deferred[fk] || named[k] || o.Spec.Decline != nil || o.DeletionTimestamp != nil {
 			continue
 		}
 		used := p.placed[k]

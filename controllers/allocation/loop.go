@@ -20,6 +20,13 @@ import (
 // DefaultRefuseDuration is Mesos's default refuse time for a decline.
 const DefaultRefuseDuration = 5 * time.Second
 
+// maxTasksPerPass bounds how many tasks one pass places, and how many it
+// admits: the writes of a few hundred tasks take about a second, so a large
+// burst is bound in a stream of short passes, each soon followed by the
+// next, rather than in one long pass that binds nothing until it has placed
+// everything, while later arrivals and freed agents wait behind it.
+const maxTasksPerPass = 200
+
 // Options are the master's allocation settings.
 type Options struct {
 	// AllocationInterval is how often a pass runs without any event (Mesos's
@@ -166,6 +173,9 @@ type pass struct {
 	// has waited an allocation interval.
 	waitingSince map[types.NamespacedName]time.Time
 	markAfter    time.Duration
+	// maxTasks bounds the tasks placed, and those admitted, by this pass
+	// (maxTasksPerPass).
+	maxTasks int
 }
 
 // runPass runs the steps of a pass over w, each deciding on the world and
@@ -173,7 +183,7 @@ type pass struct {
 func (l *Loop) runPass(ctx context.Context, w *world) *pass {
 	sw := newStopwatch(l.Clock)
 	p := &pass{w: w, l: l.buildLedger(w), placed: map[types.NamespacedName]bool{}, waitingSince: l.waitingSince,
-		markAfter: l.Options.AllocationInterval}
+		markAfter: l.Options.AllocationInterval, maxTasks: maxTasksPerPass}
 	sw.lap("read")
 
 	// 1. Declined offers are deleted and their agents refused for a while.

@@ -44,6 +44,9 @@ type plan struct {
 	patches []statusPatch
 	// gauges, when set, are the allocation gauges' new values.
 	gauges *gauges
+	// more says the step left work for the next pass (it decided on as
+	// many tasks as one pass may), which then runs at once.
+	more bool
 }
 
 // refuseFilter hides agent from framework until then.

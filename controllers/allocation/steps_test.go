@@ -23,7 +23,7 @@ func testPass(l *Loop, objs ...client.Object) *pass {
 	w := newWorld(now)
 	w.add(objs...)
 	return &pass{w: w, l: l.buildLedger(w), placed: map[types.NamespacedName]bool{}, waitingSince: map[types.NamespacedName]time.Time{},
-		markAfter: time.Second}
+		markAfter: time.Second, maxTasks: maxTasksPerPass}
 }
 
 // waited records that tasks (of namespace ns) have waited to be placed
@@ -427,5 +427,34 @@ func TestPlanStatus(t *testing.T) {
 	p.l = buildLedger(p.w, options{}, func(string) map[string]time.Time { return nil }, nil)
 	if again := renderPlan(planStatus(p, conditionMemo{})); len(again) != 0 {
 		t.Errorf("status written again: %q", again)
+	}
+}
+
+// TestPlansBounded: a pass places, and admits, at most maxTasks tasks,
+// oldest first, and says there is more; the offers of a framework whose
+// tasks it had no room for are kept for the next pass, not declined.
+func TestPlansBounded(t *testing.T) {
+	// sdk is suppressed, so fw is alone and packs its offers.
+	objs := []client.Object{agent("a1", "4", "8Gi"), agent("a2", "4", "8Gi"), builtinFramework("fw"),
+		b.MakeFramework("sdk", "ns").Connected().Offers(kov1.OfferModeSuppressed).Obj(),
+		offer("o1", "fw", "a1", "4", "8Gi"), offer("o2", "fw", "a2", "100m", "8Gi"), offer("s1", "sdk", "a2", "1", "1Gi"),
+		task("t1", "fw", "1", "1Gi", 3*time.Hour).Obj(), task("t2", "fw", "1", "1Gi", 2*time.Hour).Obj(), task("t3", "fw", "1", "1Gi", time.Hour).Obj(),
+		task("s1", "sdk", "100m", "64Mi", 3*time.Hour).Offer("s1").Obj(), task("s2", "sdk", "100m", "64Mi", 2*time.Hour).Offer("s1").Obj(),
+		task("s3", "sdk", "100m", "64Mi", time.Hour).Offer("s1").Obj()}
+	p := testPass(newTestLoop(&recordingWriter{}, &eventLog{}, Options{}), objs...)
+	p.maxTasks = 2
+	waited(p, "t1", "t2", "t3")
+	placing, placements := planPlacements(p)
+	if diff := cmp.Diff([]string{"place ns/t1 on o1", "place ns/t2 on o1"}, renderPlan(placements)); diff != "" || !placements.more {
+		t.Errorf("placements (-want +got):\n%s\nmore = %v, want true", diff, placements.more)
+	}
+	p.placing = placing
+	p.placed[types.NamespacedName{Namespace: "ns", Name: "o1"}] = true
+	if got := renderPlan(planBuiltinReturns(p)); len(got) != 0 {
+		t.Errorf("returns of a framework with tasks left for the next pass: %q, want none (o2 is kept for t3)", got)
+	}
+	admission := planAdmission(p)
+	if diff := cmp.Diff([]string{"bind ns/s1 to a2", "bind ns/s2 to a2"}, renderPlan(admission)); diff != "" || !admission.more {
+		t.Errorf("admission (-want +got):\n%s\nmore = %v, want true", diff, admission.more)
 	}
 }

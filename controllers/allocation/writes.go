@@ -66,6 +66,9 @@ func (l *Loop) apply(ctx context.Context, p *pass, pl plan) {
 	if pl.gauges != nil {
 		l.Metrics.setGauges(*pl.gauges)
 	}
+	if pl.more {
+		l.Trigger()
+	}
 }
 
 func (l *Loop) installFilter(p *pass, f refuseFilter) {
