@@ -54,6 +54,15 @@ func (t *Task) Charged() corev1.ResourceList {
 	return AddResources(t.Spec.Resources, t.Status.Overhead)
 }
 
+// BoundOffer is the offer a bound task was bound from: status.offerName,
+// or spec.offerName for a task bound before the master recorded it there.
+func (t *Task) BoundOffer() string {
+	if t.Status.OfferName != "" {
+		return t.Status.OfferName
+	}
+	return t.Spec.OfferName
+}
+
 // AddResources returns a + b; it returns a itself (not a copy) when b is
 // empty, so callers must not modify the result.
 func AddResources(a, b corev1.ResourceList) corev1.ResourceList {
@@ -238,6 +247,14 @@ type TaskStatus struct {
 	// +kubebuilder:validation:MaxLength=253
 	AgentName string `json:"agentName,omitempty"`
 
+	// offerName is the offer the master bound the task from: spec.offerName,
+	// or, for a task of a built-in scheduler (spec.offerName left empty),
+	// the offer of the framework the master placed it on. The master binds
+	// such a task in one status write.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	OfferName string `json:"offerName,omitempty"`
+
 	// nodeName is the node the task runs on.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
@@ -308,7 +325,7 @@ type TaskStatus struct {
 // +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.status.state`
 // +kubebuilder:printcolumn:name="Node",type=string,JSONPath=`.status.nodeName`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.reason`,priority=1
-// +kubebuilder:printcolumn:name="Offer",type=string,JSONPath=`.spec.offerName`,priority=1
+// +kubebuilder:printcolumn:name="Offer",type=string,JSONPath=`.status.offerName`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Task struct {
 	metav1.TypeMeta   `json:",inline"`

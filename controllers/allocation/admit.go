@@ -2,6 +2,7 @@ package allocation
 
 import (
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -24,8 +25,7 @@ func planAdmission(p *pass) plan {
 	w, l := p.w, p.l
 	tasks := pendingTasks(w, func(t *kov1.Task) bool { return t.Spec.OfferName != "" })
 	taken := offerClaims{}
-	builtinBinds := map[types.NamespacedName]*offerBinds{}
-	var order []types.NamespacedName
+	binds := bindEvents{}
 	for _, t := range tasks {
 		if len(pl.binds)+len(pl.refusals) >= p.maxTasks {
 			pl.more = true // the next pass admits the rest
@@ -35,58 +35,110 @@ func planAdmission(p *pass) plan {
 		if w.unseenOffers[offerKey] {
 			continue // the cache lags behind the framework's view; next pass
 		}
-		view := taken.view(l, offerKey)
-		f := w.frameworks[t.FrameworkKey()]
-		overhead, overheadErr := w.podOverhead(t)
-		need := l.dims.FromList(kov1.AddResources(t.Spec.Resources, overhead))
-		ports := resources.NewPortSet(t.Spec.Ports...)
-		verdict := allocator.Admit(l.dims, allocator.TaskRequest{Framework: t.Spec.FrameworkName, Offer: t.Spec.OfferName,
-			Needs: need, Ports: ports, TemplateNodeName: t.Spec.Template.Spec.NodeName, HostPorts: hostPorts(&t.Spec.Template.Spec)}, view, frameworkLive(f), w.now)
-		if overheadErr != nil && (verdict.Bind || verdict.State != kov1.TaskError) {
-			// A template the API server would refuse as a Pod is the task's
-			// error, whatever the offer.
-			verdict = allocator.Admission{State: kov1.TaskError, Reason: kov1.TaskReasonInvalid, Message: overheadErr.Error()}
-		}
-		if verdict.Reason == kov1.TaskReasonInsufficientResources && len(overhead) > 0 {
-			verdict.Message += fmt.Sprintf("; the need includes the Pod overhead of RuntimeClass %q (%s)", *t.Spec.Template.Spec.RuntimeClassName, describe(overhead))
-		}
-		next := t.DeepCopy()
-		next.Status.ObservedGeneration = t.Generation
-		if !verdict.Bind {
-			taskstatus.Transition(&next.Status, verdict.State, verdict.Reason, verdict.Message, w.now)
-			meta.SetStatusCondition(&next.Status.Conditions, metav1.Condition{Type: kov1.TaskBoundCondition, Status: metav1.ConditionFalse,
-				Reason: verdict.Reason, Message: verdict.Message, ObservedGeneration: t.Generation})
-			pl.refusals = append(pl.refusals, taskWrite{cur: t, next: next, event: &event{regarding: next, eventType: corev1.EventTypeWarning,
-				reason: verdict.Reason, action: "Admit", note: fmt.Sprintf("Task %s: %s", verdict.State, verdict.Message)}})
+		a := admit(w, l, t, t.Spec.OfferName, taken.view(l, offerKey))
+		if !a.verdict.Bind {
+			pl.refusals = append(pl.refusals, refusal(t, a.verdict, w.now))
 			continue
 		}
-		o := w.offers[offerKey]
-		msg := fmt.Sprintf("Bound to agent %s from offer %s", o.Spec.AgentName, o.Name)
-		next.Status.State = kov1.TaskStaging
-		next.Status.Reason, next.Status.Message = "", msg
-		next.Status.AgentName, next.Status.NodeName = o.Spec.AgentName, o.Spec.NodeName
-		next.Status.Overhead = overhead
-		taskstatus.AppendHistory(&next.Status, kov1.TaskStaging, "", msg, w.now)
-		meta.SetStatusCondition(&next.Status.Conditions, metav1.Condition{Type: kov1.TaskBoundCondition, Status: metav1.ConditionTrue,
-			Reason: kov1.TaskBoundOfferAcceptedReason, Message: msg, ObservedGeneration: t.Generation})
-		taken.claim(offerKey, need, ports)
-		if f != nil && f.Spec.Scheduler != nil {
-			// The master placed it: one Event per offer says so for all.
-			if builtinBinds[offerKey] == nil {
-				builtinBinds[offerKey] = &offerBinds{offer: o, framework: f}
-				order = append(order, offerKey)
-			}
-			builtinBinds[offerKey].binds = append(builtinBinds[offerKey].binds, len(pl.binds))
-			pl.binds = append(pl.binds, taskWrite{cur: t, next: next})
-			continue
-		}
-		pl.binds = append(pl.binds, taskWrite{cur: t, next: next, event: &event{regarding: next, related: o, eventType: corev1.EventTypeNormal,
-			reason: TaskStagingReason, action: "Bind", note: msg}})
+		taken.claim(offerKey, a.need, a.ports)
+		binds.add(&pl, t, w.offers[offerKey], w.frameworks[t.FrameworkKey()], a.overhead, w.now)
 	}
-	for _, k := range order {
-		pl.bindEvents = append(pl.bindEvents, *builtinBinds[k])
-	}
+	pl.bindEvents = binds.events()
 	return pl
+}
+
+// admission is admission's verdict on a task, with what the task needs of
+// the offer.
+type admission struct {
+	verdict  allocator.Admission
+	need     resources.Vec
+	ports    resources.PortSet
+	overhead corev1.ResourceList
+}
+
+// admit judges task t against offer (named offerName; view is what is left
+// of it, nil when there is no such offer): the rules of allocator.Admit,
+// and a template the API server would refuse as a Pod (a RuntimeClass that
+// does not exist) is the task's error, whatever the offer.
+func admit(w *world, l *ledger, t *kov1.Task, offerName string, view *allocator.OfferView) admission {
+	overhead, overheadErr := w.podOverhead(t)
+	a := admission{need: l.dims.FromList(kov1.AddResources(t.Spec.Resources, overhead)), ports: resources.NewPortSet(t.Spec.Ports...),
+		overhead: overhead}
+	a.verdict = allocator.Admit(l.dims, allocator.TaskRequest{Framework: t.Spec.FrameworkName, Offer: offerName,
+		Needs: a.need, Ports: a.ports, TemplateNodeName: t.Spec.Template.Spec.NodeName, HostPorts: hostPorts(&t.Spec.Template.Spec)},
+		view, frameworkLive(w.frameworks[t.FrameworkKey()]), w.now)
+	if overheadErr != nil && (a.verdict.Bind || a.verdict.State != kov1.TaskError) {
+		a.verdict = allocator.Admission{State: kov1.TaskError, Reason: kov1.TaskReasonInvalid, Message: overheadErr.Error()}
+	}
+	if a.verdict.Reason == kov1.TaskReasonInsufficientResources && len(overhead) > 0 {
+		a.verdict.Message += fmt.Sprintf("; the need includes the Pod overhead of RuntimeClass %q (%s)", *t.Spec.Template.Spec.RuntimeClassName, describe(overhead))
+	}
+	return a
+}
+
+// refusal ends task t as admission's verdict says, with a Warning Event.
+func refusal(t *kov1.Task, v allocator.Admission, now time.Time) taskWrite {
+	next := t.DeepCopy()
+	next.Status.ObservedGeneration = t.Generation
+	taskstatus.Transition(&next.Status, v.State, v.Reason, v.Message, now)
+	meta.SetStatusCondition(&next.Status.Conditions, metav1.Condition{Type: kov1.TaskBoundCondition, Status: metav1.ConditionFalse,
+		Reason: v.Reason, Message: v.Message, ObservedGeneration: t.Generation})
+	return taskWrite{cur: t, next: next, event: &event{regarding: next, eventType: corev1.EventTypeWarning,
+		reason: v.Reason, action: "Admit", note: fmt.Sprintf("Task %s: %s", v.State, v.Message)}}
+}
+
+// bound is task t bound to the agent of offer o (Staging), charged the
+// RuntimeClass overhead: one status write.
+func bound(t *kov1.Task, o *kov1.ResourceOffer, overhead corev1.ResourceList, now time.Time) *kov1.Task {
+	next := t.DeepCopy()
+	next.Status.ObservedGeneration = t.Generation
+	msg := fmt.Sprintf("Bound to agent %s from offer %s", o.Spec.AgentName, o.Name)
+	next.Status.State = kov1.TaskStaging
+	next.Status.Reason, next.Status.Message = "", msg
+	next.Status.AgentName, next.Status.NodeName, next.Status.OfferName = o.Spec.AgentName, o.Spec.NodeName, o.Name
+	next.Status.Overhead = overhead
+	taskstatus.AppendHistory(&next.Status, kov1.TaskStaging, "", msg, now)
+	meta.SetStatusCondition(&next.Status.Conditions, metav1.Condition{Type: kov1.TaskBoundCondition, Status: metav1.ConditionTrue,
+		Reason: kov1.TaskBoundOfferAcceptedReason, Message: msg, ObservedGeneration: t.Generation})
+	return next
+}
+
+// bindEvents gathers a step's binds and the Events they record: a task a
+// framework placed gets a Staging Event of its own; the tasks the built-in
+// schedulers placed get one Event per offer (offerBinds).
+type bindEvents struct {
+	byOffer map[types.NamespacedName]*offerBinds
+	order   []types.NamespacedName
+}
+
+// add plans the bind of t to offer o's agent.
+func (b *bindEvents) add(pl *plan, t *kov1.Task, o *kov1.ResourceOffer, f *kov1.Framework, overhead corev1.ResourceList, now time.Time) {
+	next := bound(t, o, overhead, now)
+	if f == nil || f.Spec.Scheduler == nil {
+		pl.binds = append(pl.binds, taskWrite{cur: t, next: next, event: &event{regarding: next, related: o, eventType: corev1.EventTypeNormal,
+			reason: TaskStagingReason, action: "Bind", note: next.Status.Message}})
+		return
+	}
+	k := key(o)
+	if b.byOffer == nil {
+		b.byOffer = map[types.NamespacedName]*offerBinds{}
+	}
+	if b.byOffer[k] == nil {
+		b.byOffer[k] = &offerBinds{offer: o, framework: f}
+		b.order = append(b.order, k)
+	}
+	b.byOffer[k].binds = append(b.byOffer[k].binds, len(pl.binds))
+	pl.binds = append(pl.binds, taskWrite{cur: t, next: next})
+}
+
+// events returns the per-offer Events, in the order the offers first took
+// a task.
+func (b *bindEvents) events() []offerBinds {
+	var out []offerBinds
+	for _, k := range b.order {
+		out = append(out, *b.byOffer[k])
+	}
+	return out
 }
 
 // offerClaims are what the decisions of one step have taken from offers so

@@ -39,8 +39,9 @@ type builtinPlacing struct {
 
 // planPlacements is the built-in schedulers' placement: each pending task
 // of a framework with spec.scheduler that names no offer is put on one of
-// the framework's offers by its policy, in creation order, or marked as
-// waiting.
+// the framework's offers by its policy, in creation order, and bound there
+// in one status write (status.offerName says which offer; spec.offerName
+// stays empty), or marked as waiting.
 func planPlacements(p *pass) (builtinPlacing, plan) {
 	var pl plan
 	w, l := p.w, p.l
@@ -75,11 +76,12 @@ func planPlacements(p *pass) (builtinPlacing, plan) {
 	}
 	taken := map[types.NamespacedName]bool{}
 	spread := map[string]map[string]int{}
+	binds := bindEvents{}
 	for _, t := range tasks {
 		f := w.frameworks[t.FrameworkKey()]
 		fk := f.Key().String()
 		placing.frameworks[fk] = true
-		if len(pl.placements) >= p.maxTasks {
+		if len(pl.binds)+len(pl.refusals) >= p.maxTasks {
 			pl.more = true // the next pass places the rest
 			placing.deferred[fk] = true
 			continue
@@ -126,15 +128,21 @@ func planPlacements(p *pass) (builtinPlacing, plan) {
 			}
 			continue
 		}
-		placed := t.DeepCopy()
-		placed.Spec.OfferName = cands[i].Offer
-		pl.placements = append(pl.placements, placement{cur: t, placed: placed, offer: keys[i]})
-		// Assumed to land for the rest of this step's decisions; a task
-		// whose patch fails is placed again next pass.
+		// Placed: admitted against the chosen offer and bound to its agent
+		// in one status write, spec.offerName left empty. Assumed to land
+		// for the rest of this step's decisions; a task whose bind fails is
+		// placed again next pass.
+		a := admit(w, l, t, cands[i].Offer, claims.view(l, keys[i]))
+		if !a.verdict.Bind {
+			pl.refusals = append(pl.refusals, refusal(t, a.verdict, w.now))
+			continue
+		}
+		binds.add(&pl, t, w.offers[keys[i]], f, a.overhead, w.now)
 		claims.claim(keys[i], need, ports)
 		taken[keys[i]] = true
 		spread[fk][cands[i].SpreadValue]++
 	}
+	pl.bindEvents = binds.events()
 	return placing, pl
 }
 

@@ -39,10 +39,6 @@ func (r *recordingWriter) do(line string) error {
 	return r.fail[line]
 }
 
-func (r *recordingWriter) PatchTask(_ context.Context, t *kov1.Task, _ client.Patch) error {
-	return r.do(fmt.Sprintf("place task %s/%s on %s", t.Namespace, t.Name, t.Spec.OfferName))
-}
-
 func (r *recordingWriter) UpdateTaskStatus(_ context.Context, t *kov1.Task) error {
 	line := fmt.Sprintf("status task %s/%s %s", t.Namespace, t.Name, stateOf(t))
 	if t.Status.Reason != "" {
@@ -50,6 +46,9 @@ func (r *recordingWriter) UpdateTaskStatus(_ context.Context, t *kov1.Task) erro
 	}
 	if t.Status.AgentName != "" {
 		line += " on " + t.Status.AgentName
+	}
+	if t.Status.OfferName != "" {
+		line += " from " + t.Status.OfferName
 	}
 	return r.do(line)
 }

@@ -189,8 +189,8 @@ func (l *ledger) addTask(t *kov1.Task, sign int) {
 	n := l.dims.Len()
 	need := l.dims.FromList(t.Charged()).Clone(n)
 	ports := resources.NewPortSet(t.Spec.Ports...)
-	if t.Status.AgentName != "" && t.Spec.OfferName != "" {
-		offerKey := types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.OfferName}
+	if t.Status.AgentName != "" && t.BoundOffer() != "" {
+		offerKey := types.NamespacedName{Namespace: t.Namespace, Name: t.BoundOffer()}
 		u := l.usage[offerKey]
 		if u == nil {
 			u = &offerUsage{resources: make(resources.Vec, n)}
@@ -314,13 +314,15 @@ func (l *ledger) dropOffer(k types.NamespacedName) {
 func (l *ledger) taskWritten(cur, next *kov1.Task) {
 	var named []*kov1.ResourceOffer
 	for _, t := range []*kov1.Task{cur, next} {
-		if t == nil || t.Spec.OfferName == "" {
+		if t == nil {
 			continue
 		}
-		k := types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.OfferName}
-		if o := l.w.offers[k]; o != nil && l.offers[k] != nil {
-			l.dropOffer(k)
-			named = append(named, o)
+		for _, name := range []string{t.Spec.OfferName, t.BoundOffer()} {
+			k := types.NamespacedName{Namespace: t.Namespace, Name: name}
+			if o := l.w.offers[k]; name != "" && o != nil && l.offers[k] != nil {
+				l.dropOffer(k)
+				named = append(named, o)
+			}
 		}
 	}
 	if cur != nil {

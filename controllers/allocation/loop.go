@@ -165,7 +165,8 @@ type pass struct {
 	w *world
 	l *ledger
 	// placing is what the built-in schedulers had to place at the start of
-	// the pass; placed are the offers they put a task on (the write landed).
+	// the pass; placed are the offers they bound a task from (the write
+	// landed).
 	placing builtinPlacing
 	placed  map[types.NamespacedName]bool
 	// waitingSince is when this master first saw each built-in task waiting
@@ -189,12 +190,14 @@ func (l *Loop) runPass(ctx context.Context, w *world) *pass {
 	// 1. Declined offers are deleted and their agents refused for a while.
 	l.apply(ctx, p, planDeclines(p, l.declines.drain()))
 	sw.lap("retire")
-	// 2. The built-in schedulers place their waiting tasks on their offers.
+	// 2. The built-in schedulers place their waiting tasks on their offers
+	// and bind them there.
 	var placements plan
 	p.placing, placements = planPlacements(p)
 	l.apply(ctx, p, placements)
 	sw.lap("place")
-	// 3. Tasks that name an offer are bound to its agent, or refused.
+	// 3. Tasks that name an offer (frameworks placed them) are bound to its
+	// agent, or refused.
 	l.apply(ctx, p, planAdmission(p))
 	sw.lap("admit")
 	// 4. The built-in schedulers answer the offers they are done with.

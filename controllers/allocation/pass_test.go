@@ -34,14 +34,12 @@ func TestPass(t *testing.T) {
 		wantWrites []string
 		wantEvents []string
 	}{
-		"a built-in framework alone: its tasks are placed on its offer and bound, and the offer returned once no task waits": {
+		"a built-in framework alone: its tasks are placed on its offer and bound in one write each, and the offer returned once no task waits": {
 			objs: []client.Object{agent("a1", "4", "8Gi"), builtinFramework("fw"), offer("o1", "fw", "a1", "4", "8Gi"),
 				task("t1", "fw", "1", "1Gi", time.Hour).Obj(), task("t2", "fw", "1", "1Gi", time.Minute).Obj()},
 			wantWrites: []string{
-				"place task ns/t1 on o1",
-				"place task ns/t2 on o1",
-				"status task ns/t1 Staging on a1",
-				"status task ns/t2 Staging on a1",
+				"status task ns/t1 Staging on a1 from o1",
+				"status task ns/t2 Staging on a1 from o1",
 				"delete offer ns/o1",
 				"patch status Framework ns/fw",
 			},
@@ -55,9 +53,8 @@ func TestPass(t *testing.T) {
 				task("t1", "fw", "1", "1Gi", time.Hour).Obj(), task("t2", "fw", "1", "1Gi", time.Minute).Obj()},
 			waited: []string{"t1", "t2"},
 			wantWrites: []string{
-				"place task ns/t1 on o1",
+				"status task ns/t1 Staging on a1 from o1",
 				"status task ns/t2 Pending",
-				"status task ns/t1 Staging on a1",
 				"patch status ResourceOffer ns/o1",
 				"patch status Framework ns/fw",
 			},
@@ -102,7 +99,7 @@ func TestPass(t *testing.T) {
 			objs: []client.Object{agent("a1", "4", "8Gi"), sdkFramework("fw"), offer("o1", "fw", "a1", "4", "8Gi"),
 				task("t1", "fw", "1", "1Gi", time.Minute).Offer("o1").Obj()},
 			wantWrites: []string{
-				"status task ns/t1 Staging on a1",
+				"status task ns/t1 Staging on a1 from o1",
 				"patch status ResourceOffer ns/o1",
 				"patch status Framework ns/fw",
 			},
@@ -111,14 +108,11 @@ func TestPass(t *testing.T) {
 		"a built-in bind that fails is left out of its offer's Event": {
 			objs: []client.Object{agent("a1", "4", "8Gi"), builtinFramework("fw"), offer("o1", "fw", "a1", "4", "8Gi"),
 				task("t1", "fw", "1", "1Gi", time.Hour).Obj(), task("t2", "fw", "1", "1Gi", time.Minute).Obj(), task("t3", "fw", "1", "1Gi", 0).Obj()},
-			fail: map[string]error{"status task ns/t2 Staging on a1": conflict},
+			fail: map[string]error{"status task ns/t2 Staging on a1 from o1": conflict},
 			wantWrites: []string{
-				"place task ns/t1 on o1",
-				"place task ns/t2 on o1",
-				"place task ns/t3 on o1",
-				"status task ns/t1 Staging on a1",
-				"status task ns/t2 Staging on a1",
-				"status task ns/t3 Staging on a1",
+				"status task ns/t1 Staging on a1 from o1",
+				"status task ns/t2 Staging on a1 from o1",
+				"status task ns/t3 Staging on a1 from o1",
 				"patch status ResourceOffer ns/o1",
 				"patch status Framework ns/fw",
 			},
@@ -127,9 +121,9 @@ func TestPass(t *testing.T) {
 		"a bind that fails holds back the refusals decided after it, and the framework holding an offer of the agent gets no other": {
 			objs: []client.Object{agent("a1", "4", "8Gi"), sdkFramework("fw"), offer("o1", "fw", "a1", "1", "1Gi"),
 				task("young", "fw", "1", "512Mi", time.Minute).Offer("o1").Obj(), task("old", "fw", "1", "512Mi", time.Hour).Offer("o1").Obj()},
-			fail: map[string]error{"status task ns/old Staging on a1": conflict},
+			fail: map[string]error{"status task ns/old Staging on a1 from o1": conflict},
 			wantWrites: []string{
-				"status task ns/old Staging on a1",
+				"status task ns/old Staging on a1 from o1",
 				"patch status Framework ns/fw",
 			},
 		},

@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
@@ -22,9 +21,8 @@ type plan struct {
 	// declines counts declines that need no write: offers the framework
 	// deleted itself (Mesos's decline with the default refuse time).
 	declines []kov1.FrameworkKey
-	// placements set spec.offerName of tasks the built-in schedulers placed.
-	placements []placement
-	// binds move tasks to Staging on the agent of the offer they name.
+	// binds move tasks to Staging on the agent of the offer they name, or
+	// that a built-in scheduler placed them on.
 	binds []taskWrite
 	// bindEvents sum up, one Event per offer, the binds of tasks the
 	// built-in schedulers placed: their tasks carry no Event of their own.
@@ -54,12 +52,6 @@ type refuseFilter struct {
 	framework kov1.FrameworkKey
 	agent     string
 	until     time.Time
-}
-
-// placement is a built-in scheduler's choice of offer for a task.
-type placement struct {
-	cur, placed *kov1.Task
-	offer       types.NamespacedName
 }
 
 // taskWrite replaces cur's status with next's, with optimistic concurrency

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -43,11 +44,8 @@ func renderPlan(pl plan) []string {
 	for _, fk := range pl.declines {
 		out = append(out, fmt.Sprintf("count a decline by %s", fk))
 	}
-	for _, p := range pl.placements {
-		out = append(out, fmt.Sprintf("place %s/%s on %s", p.cur.Namespace, p.cur.Name, p.placed.Spec.OfferName))
-	}
 	for _, x := range pl.binds {
-		out = append(out, fmt.Sprintf("bind %s/%s to %s", x.cur.Namespace, x.cur.Name, x.next.Status.AgentName))
+		out = append(out, fmt.Sprintf("bind %s/%s to %s from %s", x.cur.Namespace, x.cur.Name, x.next.Status.AgentName, x.next.Status.OfferName))
 	}
 	for _, x := range pl.refusals {
 		out = append(out, fmt.Sprintf("end %s/%s %s %s", x.cur.Namespace, x.cur.Name, x.next.Status.State, x.next.Status.Reason))
@@ -139,13 +137,13 @@ func TestPlanPlacements(t *testing.T) {
 		"alone, a built-in scheduler packs one offer with its tasks, oldest first": {
 			objs: []client.Object{agent("a1", "4", "8Gi"), builtinFramework("fw"), offer("o1", "fw", "a1", "1", "1Gi"),
 				task("t2", "fw", "500m", "512Mi", time.Minute).Obj(), task("t1", "fw", "500m", "512Mi", time.Hour).Obj()},
-			want: []string{"place ns/t1 on o1", "place ns/t2 on o1"},
+			want: []string{"bind ns/t1 to a1 from o1", "bind ns/t2 to a1 from o1"},
 		},
 		"contended, it takes one task per offer per pass, and a task that fits a taken offer waits quietly": {
 			objs: []client.Object{agent("a1", "4", "8Gi"), builtinFramework("fw"), builtinFramework("other"), offer("o1", "fw", "a1", "1", "1Gi"),
 				task("t1", "fw", "100m", "64Mi", time.Hour).Obj(), task("t2", "fw", "100m", "64Mi", time.Minute).Obj(),
 				task("x1", "other", "100m", "64Mi", time.Minute).Obj()},
-			want:          []string{"place ns/t1 on o1"},
+			want:          []string{"bind ns/t1 to a1 from o1"},
 			wantContended: true,
 		},
 		"a task none of the framework's offers fits is marked waiting": {
@@ -171,6 +169,13 @@ func TestPlanPlacements(t *testing.T) {
 		},
 		"without any offer nothing is decided yet (the marks wait for the offers step)": {
 			objs: []client.Object{agent("a1", "4", "8Gi"), builtinFramework("fw"), task("t1", "fw", "100m", "64Mi", time.Minute).Obj()},
+		},
+		"a placed task is admitted against its offer: one asking for a host port it did not declare ends in Error": {
+			objs: []client.Object{agent("a1", "4", "8Gi"), builtinFramework("fw"), offer("o1", "fw", "a1", "1", "1Gi"),
+				task("t1", "fw", "100m", "64Mi", time.Minute).PodSpec(func(ps *corev1.PodSpec) {
+					ps.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: 80, HostPort: 8080}}
+				}).Obj()},
+			want: []string{"end ns/t1 Error TaskInvalid"},
 		},
 		"tasks of frameworks without a built-in scheduler are not placed": {
 			objs: []client.Object{agent("a1", "4", "8Gi"), sdkFramework("fw"), offer("o1", "fw", "a1", "1", "1Gi"),
@@ -203,12 +208,12 @@ func TestPlanAdmission(t *testing.T) {
 		"a task naming an offer with room is bound to its agent": {
 			objs: []client.Object{agent("a1", "4", "8Gi"), sdkFramework("fw"), offer("o1", "fw", "a1", "1", "1Gi"),
 				task("t1", "fw", "500m", "512Mi", time.Minute).Offer("o1").Obj()},
-			want: []string{"bind ns/t1 to a1"},
+			want: []string{"bind ns/t1 to a1 from o1"},
 		},
 		"two tasks and room for one: the older is bound, the younger dropped (it may be sent again)": {
 			objs: []client.Object{agent("a1", "4", "8Gi"), sdkFramework("fw"), offer("o1", "fw", "a1", "1", "1Gi"),
 				task("young", "fw", "1", "512Mi", time.Minute).Offer("o1").Obj(), task("old", "fw", "1", "512Mi", time.Hour).Offer("o1").Obj()},
-			want: []string{"bind ns/old to a1", "end ns/young Dropped InsufficientResources"},
+			want: []string{"bind ns/old to a1 from o1", "end ns/young Dropped InsufficientResources"},
 		},
 		"a task naming an offer that is gone is dropped": {
 			objs: []client.Object{agent("a1", "4", "8Gi"), sdkFramework("fw"), deleting,
@@ -445,7 +450,7 @@ func TestPlansBounded(t *testing.T) {
 	p.maxTasks = 2
 	waited(p, "t1", "t2", "t3")
 	placing, placements := planPlacements(p)
-	if diff := cmp.Diff([]string{"place ns/t1 on o1", "place ns/t2 on o1"}, renderPlan(placements)); diff != "" || !placements.more {
+	if diff := cmp.Diff([]string{"bind ns/t1 to a1 from o1", "bind ns/t2 to a1 from o1"}, renderPlan(placements)); diff != "" || !placements.more {
 		t.Errorf("placements (-want +got):\n%s\nmore = %v, want true", diff, placements.more)
 	}
 	p.placing = placing
@@ -454,7 +459,7 @@ func TestPlansBounded(t *testing.T) {
 		t.Errorf("returns of a framework with tasks left for the next pass: %q, want none (o2 is kept for t3)", got)
 	}
 	admission := planAdmission(p)
-	if diff := cmp.Diff([]string{"bind ns/s1 to a2", "bind ns/s2 to a2"}, renderPlan(admission)); diff != "" || !admission.more {
+	if diff := cmp.Diff([]string{"bind ns/s1 to a2 from s1", "bind ns/s2 to a2 from s1"}, renderPlan(admission)); diff != "" || !admission.more {
 		t.Errorf("admission (-want +got):\n%s\nmore = %v, want true", diff, admission.more)
 	}
 }

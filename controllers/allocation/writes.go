@@ -35,7 +35,6 @@ func (l *Loop) apply(ctx context.Context, p *pass, pl plan) {
 	for _, fk := range pl.declines {
 		l.Metrics.OffersDeclined.WithLabelValues(fk.String()).Inc()
 	}
-	l.place(ctx, p, pl.placements)
 	allBound := true
 	bound := l.writeTaskStatuses(ctx, p, pl.binds)
 	for i, ok := range bound {
@@ -53,6 +52,7 @@ func (l *Loop) apply(ctx context.Context, p *pass, pl plan) {
 			}
 		}
 		if len(names) > 0 {
+			p.placed[key(ob.offer)] = true
 			l.record(tasksBoundEvent(ob, names))
 		}
 	}
@@ -84,26 +84,6 @@ func (l *Loop) parallelize(ctx context.Context, n int, fn func(i int)) {
 		workers = 1
 	}
 	workqueue.ParallelizeUntil(ctx, workers, n, fn)
-}
-
-// place patches spec.offerName of each placed task. A patch of offerName
-// alone, with the cached resourceVersion as a precondition: an Update would
-// resend the whole spec, and a template written without metadata (kubectl)
-// would come back with an empty one, which the immutability rule refuses.
-func (l *Loop) place(ctx context.Context, p *pass, places []placement) {
-	errs := make([]error, len(places))
-	l.parallelize(ctx, len(places), func(i int) {
-		x := places[i]
-		errs[i] = l.Writer.PatchTask(ctx, x.placed, client.MergeFromWithOptions(x.cur, client.MergeFromWithOptimisticLock{}))
-	})
-	for i, x := range places {
-		if errs[i] != nil {
-			ctrl.LoggerFrom(ctx).V(1).Info("Could not place task; will retry", "Task", klog.KObj(x.cur), "err", errs[i].Error())
-			continue
-		}
-		p.w.tasks[key(x.placed)] = x.placed
-		p.placed[x.offer] = true
-	}
 }
 
 // writeTaskStatuses writes each next's status with optimistic concurrency
@@ -259,8 +239,6 @@ func (l *Loop) record(e event) {
 // Writer is the API the pass writes through: the manager's client in the
 // master (ClientWriter); a recorder in the pass's table tests.
 type Writer interface {
-	// PatchTask patches a Task's spec (spec.offerName).
-	PatchTask(ctx context.Context, t *kov1.Task, patch client.Patch) error
 	// UpdateTaskStatus replaces a Task's status, with its resourceVersion
 	// as a precondition.
 	UpdateTaskStatus(ctx context.Context, t *kov1.Task) error
@@ -272,23 +250,17 @@ type Writer interface {
 	PatchStatus(ctx context.Context, obj client.Object, patch client.Patch) error
 }
 
-// The allocation loop creates and deletes offers, places and binds tasks,
+// The allocation loop creates and deletes offers, binds tasks,
 // writes the status of offers, frameworks and roles, and records Events.
 // +kubebuilder:rbac:groups=kubeoffer.io,resources=resourceoffers,verbs=create;delete
 // +kubebuilder:rbac:groups=kubeoffer.io,resources=resourceoffers/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=kubeoffer.io,resources=roles/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=kubeoffer.io,resources=frameworks/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=kubeoffer.io,resources=tasks,verbs=patch
 // +kubebuilder:rbac:groups=kubeoffer.io,resources=tasks/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // ClientWriter is the Writer of a client.Client.
 type ClientWriter struct{ Client client.Client }
-
-// PatchTask implements Writer.
-func (c ClientWriter) PatchTask(ctx context.Context, t *kov1.Task, patch client.Patch) error {
-	return c.Client.Patch(ctx, t, patch)
-}
 
 // UpdateTaskStatus implements Writer.
 func (c ClientWriter) UpdateTaskStatus(ctx context.Context, t *kov1.Task) error {

@@ -130,8 +130,10 @@ func Booking(w *World) []Violation {
 	refs := map[string][]string{}
 	holders := map[string][]holder{}
 	for _, t := range w.Tasks {
-		if t.Status.AgentName != "" && t.Spec.OfferName != "" {
-			ok := types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.OfferName}
+		// The offer a bound task took from: the one it named, or the one a
+		// built-in scheduler bound it from (status.offerName).
+		if off := t.BoundOffer(); t.Status.AgentName != "" && off != "" {
+			ok := types.NamespacedName{Namespace: t.Namespace, Name: off}
 			if o := w.Offers[ok]; o != nil && outstanding(o) {
 				taken[ok] = addInto(taken[ok], charged(t))
 				takenPorts[ok] = append(takenPorts[ok], t.Spec.Ports...)

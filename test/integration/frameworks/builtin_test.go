@@ -38,7 +38,7 @@ func TestKubectlBuiltin(t *testing.T) {
 		harness.Must(t, cp.Client.Status().Update(ctx, &pods.Items[i]))
 	}
 	for _, name := range []string{"hello-1", "hello-2", "hello-3"} {
-		if tk := harness.WaitTask(t, cp.Client, ns, name, kov1.TaskFinished); tk.Spec.OfferName == "" {
+		if tk := harness.WaitTask(t, cp.Client, ns, name, kov1.TaskFinished); tk.Status.OfferName == "" {
 			t.Errorf("%s ran without an offer", name)
 		}
 	}

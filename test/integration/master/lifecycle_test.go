@@ -279,8 +279,9 @@ func TestBuiltinScheduler(t *testing.T) {
 	must(t, cp.Client.Create(ctx, b.MakeTask("huge", ns, "auto").Resources(b.Resources("cpu", "8", "memory", "64Mi")).Obj()))
 	for _, name := range []string{"a", "b"} {
 		tk := waitTask(t, ns, name, kov1.TaskStaging)
-		if tk.Spec.OfferName == "" {
-			t.Errorf("%s has no offerName", name)
+		if tk.Spec.OfferName != "" || tk.Status.OfferName == "" {
+			t.Errorf("%s: spec.offerName %q, status.offerName %q; want a built-in task bound in one write, from the offer status.offerName names",
+				name, tk.Spec.OfferName, tk.Status.OfferName)
 		}
 	}
 	huge := waitTask(t, ns, "huge", kov1.TaskPending)
