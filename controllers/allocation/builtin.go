@@ -53,11 +53,12 @@ func planPlacements(p *pass) (builtinPlacing, plan) {
 	if len(tasks) == 0 {
 		return placing, pl
 	}
-	// A task placed on an offer by an earlier pass (or an earlier leader)
-	// but not bound yet — its bind met a conflict, or its leader died —
-	// still claims its share of the offer; the ledger counts bound tasks
-	// only, so without this the offer's rest would be given out twice and
-	// admission would drop one of the two tasks.
+	// A task that names one of the offers but is not bound yet (admission
+	// binds it later this pass; or an earlier master placed it by setting
+	// spec.offerName and died before binding it) still claims its share of
+	// the offer; the ledger counts bound tasks only, so without this the
+	// offer's rest would be given out twice and admission would drop one of
+	// the two tasks.
 	claims := offerClaims{}
 	for _, t := range pendingTasks(w, func(t *kov1.Task) bool { return t.Spec.OfferName != "" }) {
 		overhead, _ := w.podOverhead(t)
