@@ -304,6 +304,7 @@ func runPoint(masterBin string, n, m, k int, measureCeiling bool, rep *Report) (
 	if err != nil {
 		return p, err
 	}
+	f.cache = ca
 	inf, err := ca.GetInformer(ctx, &kov1.Task{})
 	if err != nil {
 		return p, err
