@@ -171,6 +171,12 @@ type Cost struct {
 	// (agents', frameworks'): it runs whatever the burst does.
 	LeaseWrites float64            `json:"leaseWritesPerTask"`
 	Reads       map[string]float64 `json:"readsPerTask"`
+	// MasterRequests is the master's own requests per task (its client's
+	// rest_client_requests_total), and MasterRequestRate their rate over
+	// the window: set against the master's client limit, it shows whether
+	// the limit could have capped the burst.
+	MasterRequests    float64 `json:"masterRequestsPerTask,omitempty"`
+	MasterRequestRate float64 `json:"masterRequestsPerSecond,omitempty"`
 }
 
 // APIServerShare is the API server's part of the CPU.
@@ -188,21 +194,35 @@ type costMeter struct {
 	// pids are the processes beyond the API server, etcd and this one:
 	// the master or kube-scheduler, whichever runs.
 	pids map[string]int
+	// master is the running master, if one runs: its client's requests
+	// are counted too.
+	master *masterProc
 }
 
 type costSample struct {
-	at  time.Time
-	cpu map[string]float64 // CPU seconds by process
-	req map[string]float64 // requests by "VERB resource[/subresource]"
+	at        time.Time
+	cpu       map[string]float64 // CPU seconds by process
+	req       map[string]float64 // requests by "VERB resource[/subresource]"
+	masterReq float64            // the master's own requests, -1 if unknown
 }
 
 func (m *costMeter) sample() costSample {
-	s := costSample{at: time.Now(), cpu: childCPU()}
+	s := costSample{at: time.Now(), cpu: childCPU(), masterReq: -1}
 	for name, pid := range m.pids {
 		s.cpu[name], _ = procStats(pid)
 	}
 	s.cpu["harness"], _ = procStats(os.Getpid())
 	s.req, _ = apiRequests(m.cfg)
+	if m.master != nil {
+		if mm, err := m.master.metrics(); err == nil {
+			s.masterReq = 0
+			for k, v := range mm {
+				if strings.HasPrefix(k, "rest_client_requests_total{") {
+					s.masterReq += v
+				}
+			}
+		}
+	}
 	return s
 }
 
@@ -258,6 +278,12 @@ func costBetween(s0, s1 costSample, tasks int) Cost {
 			}
 		} else {
 			c.Reads[k] = d
+		}
+	}
+	if s0.masterReq >= 0 && s1.masterReq >= s0.masterReq {
+		c.MasterRequests = (s1.masterReq - s0.masterReq) * per
+		if c.WindowSec > 0 {
+			c.MasterRequestRate = (s1.masterReq - s0.masterReq) / c.WindowSec
 		}
 	}
 	return c
@@ -388,8 +414,12 @@ func costLine(c Cost) string {
 			cpu = append(cpu, fmt.Sprintf("%s %.1f", p, v))
 		}
 	}
-	return fmt.Sprintf("%.1f CPU-ms (%s; API server %.0f%%), %.2f writes (%.2f Lease renewals): %s",
+	line := fmt.Sprintf("%.1f CPU-ms (%s; API server %.0f%%), %.2f writes (%.2f Lease renewals): %s",
 		c.TotalCPUMs, strings.Join(cpu, ", "), 100*c.APIServerShare(), c.TotalWrites, c.LeaseWrites, byVerb(c.Writes, 0.01))
+	if c.MasterRequests > 0 {
+		line += fmt.Sprintf("; the master's own requests %.2f per task, %.0f/s", c.MasterRequests, c.MasterRequestRate)
+	}
+	return line
 }
 
 // byVerb lists a per-task request map, largest first, leaving out entries

@@ -66,10 +66,10 @@ func TestParseLimits(t *testing.T) {
 
 func TestCostBetween(t *testing.T) {
 	t0 := time.Unix(0, 0)
-	s0 := costSample{at: t0,
+	s0 := costSample{at: t0, masterReq: 40,
 		cpu: map[string]float64{"kube-apiserver": 10, "etcd": 1, "harness": 2},
 		req: map[string]float64{"POST tasks": 5, "PUT leases": 100, "GET pods": 3}}
-	s1 := costSample{at: t0.Add(4 * time.Second),
+	s1 := costSample{at: t0.Add(4 * time.Second), masterReq: 440,
 		cpu: map[string]float64{"kube-apiserver": 12, "etcd": 1.5, "harness": 2.5, "master": 9},
 		req: map[string]float64{"POST tasks": 105, "PUT tasks/status": 200, "PUT leases": 120, "GET pods": 3, "LIST tasks": 1}}
 	got := costBetween(s0, s1, 100)
@@ -79,7 +79,8 @@ func TestCostBetween(t *testing.T) {
 		TotalCPUMs:  30,
 		Writes:      map[string]float64{"POST tasks": 1, "PUT tasks/status": 2, "PUT leases": 0.2},
 		TotalWrites: 3.2, LeaseWrites: 0.2,
-		Reads: map[string]float64{"LIST tasks": 0.01}}
+		Reads:          map[string]float64{"LIST tasks": 0.01},
+		MasterRequests: 4, MasterRequestRate: 100}
 	if diff := cmp.Diff(want, got, cmpopts.EquateApprox(0, 1e-9)); diff != "" {
 		t.Errorf("costBetween (-want +got):\n%s", diff)
 	}

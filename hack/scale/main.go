@@ -417,7 +417,7 @@ func runPoint(masterBin string, n, m, k int, measureCeiling bool, rep *Report) (
 			master.stop()
 			return p, err
 		}
-		meter.pids["master"] = master.cmd.Process.Pid
+		meter.pids["master"], meter.master = master.cmd.Process.Pid, master
 		suffix := ""
 		if i > 0 {
 			suffix = "-" + lim.Name
@@ -450,6 +450,7 @@ func runPoint(masterBin string, n, m, k int, measureCeiling bool, rep *Report) (
 		}
 		master.stop()
 		delete(meter.pids, "master")
+		meter.master = nil
 		p.Comparisons = append(p.Comparisons, cmp)
 	}
 

@@ -167,8 +167,8 @@ func comparisons(b *strings.Builder, rep *Report) {
 		}
 	}
 	b.WriteString("\n**Cost per task** (from just before the first create until every task was Running — kube-scheduler: bound — and the writes it set off had stopped; CPU of every process: kube-apiserver, etcd, the master or kube-scheduler, and the harness, which creates the tasks, plays the agents, runs the SDK framework and watches; requests from the API server's `apiserver_request_total`; Lease renewals of the simulated agents run throughout and are counted in both):\n\n")
-	b.WriteString("| agents | frameworks | limits | path | CPU-ms / task | kube-apiserver (share) | etcd | master | kube-scheduler | harness | writes / task | of which Lease renewals | writes by verb and resource | reads by verb and resource |\n")
-	b.WriteString("|---:|---:|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|---|\n")
+	b.WriteString("| agents | frameworks | limits | path | CPU-ms / task | kube-apiserver (share) | etcd | master | kube-scheduler | harness | writes / task | of which Lease renewals | writes by verb and resource | reads by verb and resource | the master's own requests / task, and per s |\n")
+	b.WriteString("|---:|---:|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|---|---|\n")
 	for _, p := range rep.Points {
 		for _, c := range p.Comparisons {
 			for _, path := range []struct {
@@ -176,9 +176,13 @@ func comparisons(b *strings.Builder, rep *Report) {
 				cost Cost
 			}{{"built-in", c.Builtin.Cost}, {"SDK", c.SDK.Cost}, {"kube-scheduler", c.KubeSched.Cost}} {
 				k := path.cost
-				fmt.Fprintf(b, "| %d | %d | %s | %s | %.1f | %.1f (%.0f%%) | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f | %s | %s |\n",
+				master := ""
+				if k.MasterRequests > 0 {
+					master = fmt.Sprintf("%.2f, %.0f/s", k.MasterRequests, k.MasterRequestRate)
+				}
+				fmt.Fprintf(b, "| %d | %d | %s | %s | %.1f | %.1f (%.0f%%) | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f | %s | %s | %s |\n",
 					p.Agents, p.Frameworks, c.Limits, path.name, k.TotalCPUMs, k.CPUMs["kube-apiserver"], 100*k.APIServerShare(), k.CPUMs["etcd"],
-					k.CPUMs["master"], k.CPUMs["kube-scheduler"], k.CPUMs["harness"], k.TotalWrites, k.LeaseWrites, byVerb(k.Writes, 0.01), byVerb(k.Reads, 0.01))
+					k.CPUMs["master"], k.CPUMs["kube-scheduler"], k.CPUMs["harness"], k.TotalWrites, k.LeaseWrites, byVerb(k.Writes, 0.01), byVerb(k.Reads, 0.01), master)
 			}
 		}
 	}
