@@ -63,8 +63,8 @@ func main() {
 	flag.StringVar(&minMemory, "min-allocatable-memory", "32Mi", "An offer must hold at least this much memory, or the minimum CPU.")
 	flag.StringVar(&fairShareExcluded, "fair-sharing-excluded-resource-names", "", "Comma-separated resource names (e.g. nvidia.com/gpu) left out of dominant shares, of roles and frameworks (Mesos's --fair_sharing_excluded_resource_names).")
 	flag.IntVar(&opts.Allocation.ConcurrentWrites, "concurrent-writes", allocation.DefaultConcurrentWrites, "How many API writes (bindings, offers) an allocation pass has in flight at once.")
-	flag.Float64Var(&qps, "kube-api-qps", 100, "Requests per second the master may make to the API server (it writes two or three per task).")
-	flag.IntVar(&burst, "kube-api-burst", 200, "Burst of requests the master may make to the API server.")
+	flag.Float64Var(&qps, "kube-api-qps", 1000, "Requests per second the master may make to the API server: a fence against a runaway client, set above what a task burst needs (the API server's own priority and fairness protects it).")
+	flag.IntVar(&burst, "kube-api-burst", 2000, "Burst of requests the master may make to the API server above --kube-api-qps.")
 	flag.StringVar(&mesosAddr, "mesos-api-bind-address", "0", "Address of the Mesos scheduler HTTP API (POST /api/v1/scheduler), e.g. :5050; every replica serves it (0 disables it).")
 	flag.StringVar(&mesosConfig, "mesos-api-config", "", "The Mesos API's config file: principals and the namespace and roles each maps to, the credentials folder, the default task image (docs/mesos-api.md).")
 	zapOpts := zap.Options{}

@@ -30,8 +30,9 @@ const conflictRetry = 200 * time.Millisecond
 type TaskReconciler struct {
 	Client client.Client
 	// APIReader reads past the cache: a Pod the cache does not have yet may
-	// exist, and agentd must be sure before it reports a task Lost or
-	// launches it.
+	// exist, and agentd must be sure before it reports a task Lost or lets
+	// its finalizer go. A launch needs no such read: the create is the
+	// check.
 	APIReader client.Reader
 	Recorder  events.EventRecorder
 	Clock     clock.PassiveClock
@@ -54,11 +55,20 @@ func (r *TaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	if t.Status.AgentName != r.Node {
 		return ctrl.Result{}, nil
 	}
-	pod, err := r.pod(ctx, t)
+	pod, err := r.cachedPod(ctx, t)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	act := Next(t, pod)
+	if pod == nil && !safeWithoutPod(act.Verb) {
+		// The step would act on the Pod being absent (report it Lost,
+		// release the finalizer): be sure, since the cache may lag behind
+		// a Pod agentd just created.
+		if pod, err = r.livePod(ctx, t); err != nil {
+			return ctrl.Result{}, err
+		}
+		act = Next(t, pod)
+	}
 	log.FromContext(ctx).V(1).Info("Task step", "state", t.Status.State, "action", act.String())
 	switch act.Verb {
 	case AddFinalizer:
@@ -79,25 +89,37 @@ func (r *TaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	return ctrl.Result{}, nil
 }
 
-// pod returns the task's Pod, asking the API server when the cache has
-// none: the cache may lag behind a Pod agentd just created.
-func (r *TaskReconciler) pod(ctx context.Context, t *kov1.Task) (*corev1.Pod, error) {
+// cachedPod returns the task's Pod as the cache has it (nil when it has
+// none).
+func (r *TaskReconciler) cachedPod(ctx context.Context, t *kov1.Task) (*corev1.Pod, error) {
+	return r.getPod(ctx, r.Client, t)
+}
+
+// livePod returns the task's Pod as the API server has it (nil when there
+// is none).
+func (r *TaskReconciler) livePod(ctx context.Context, t *kov1.Task) (*corev1.Pod, error) {
+	return r.getPod(ctx, r.APIReader, t)
+}
+
+func (r *TaskReconciler) getPod(ctx context.Context, reader client.Reader, t *kov1.Task) (*corev1.Pod, error) {
 	key := types.NamespacedName{Namespace: t.Namespace, Name: PodName(t)}
 	pod := &corev1.Pod{}
-	err := r.Client.Get(ctx, key, pod)
-	if err == nil {
-		return pod, nil
-	}
-	if !apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("reading pod %s: %w", key, err)
-	}
-	if err := r.APIReader.Get(ctx, key, pod); err != nil {
+	if err := reader.Get(ctx, key, pod); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, nil
 		}
 		return nil, fmt.Errorf("reading pod %s: %w", key, err)
 	}
 	return pod, nil
+}
+
+// safeWithoutPod reports whether a step Next chose without a Pod in the
+// cache may go ahead without asking the API server. A launch may: creating
+// the Pod is itself the check (AlreadyExists requeues until the cache shows
+// the Pod). Adding the finalizer and waiting do not depend on the Pod.
+// Every other step acts on the Pod's absence and is confirmed first.
+func safeWithoutPod(v Verb) bool {
+	return v == Launch || v == AddFinalizer || v == Wait
 }
 
 // patchFinalizers writes next's finalizers with a patch guarded by the

@@ -16,8 +16,16 @@
 //
 // then, on the same API server, kube-scheduler (built from source at the
 // pinned version) placing K plain Pods on N fake Nodes, and the API server's
-// own write ceiling (a tight create loop). It writes report.md, results.json
-// and PNG plots to -out.
+// own write ceiling (a tight create loop with no client-side limit). It
+// writes report.md, results.json and PNG plots to -out.
+//
+// The comparison is fair: the master and kube-scheduler run with the same
+// client limits, in turn at each one's shipped default and both
+// unthrottled (-limits); each burst starts only once the master leads, has
+// seen every agent Reachable and finished a pass (kube-scheduler: once it
+// has bound a first Pod); throughput is create→bound against create→bound;
+// and each burst reports what a task cost: CPU-ms in every process and
+// API requests by verb and resource.
 //
 // `scale chaos` (chaos.go, `make chaos`) is the chaos run instead: master
 // replicas with leader election, simulated agents running agentd's task
@@ -31,7 +39,6 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -90,17 +97,27 @@ type Point struct {
 
 	KubeSchedPodsPerSec float64 `json:"kubeSchedulerPodsPerSec"`
 	KubeSchedBound      latency `json:"kubeSchedulerCreateToBoundMs"`
-	RatioToKubeSched    float64 `json:"builtinToKubeSchedulerRatio"`
+	// RatioToKubeSched is built-in ÷ kube-scheduler create→bound
+	// throughput at the first client-limit setting (Comparisons[0]).
+	RatioToKubeSched float64 `json:"builtinToKubeSchedulerRatio"`
+
+	// Comparisons hold, per client-limit setting (-limits), kubeoffer's
+	// bursts against kube-scheduler's, with what each cost per task. The
+	// figures above (bursts, writes per task) are the first setting's.
+	Comparisons []Comparison `json:"comparisons"`
 }
 
 // Report is everything a run measured.
 type Report struct {
-	Date             string   `json:"date"`
-	Machine          string   `json:"machine"`
-	MasterArgs       []string `json:"masterArgs,omitempty"`
-	APIWriteCeiling  float64  `json:"apiWritesPerSecCeiling"`
-	Points           []Point  `json:"points"`
-	AgentCPU, AgentM string   `json:"-"`
+	Date            string   `json:"date"`
+	Machine         string   `json:"machine"`
+	MasterArgs      []string `json:"masterArgs,omitempty"`
+	APIWriteCeiling float64  `json:"apiWritesPerSecCeiling"`
+	// APIWriteCeilingCost is what the ceiling's writes cost: CPU-ms per
+	// write by process.
+	APIWriteCeilingCost Cost    `json:"apiWriteCeilingCost"`
+	Points              []Point `json:"points"`
+	AgentCPU, AgentM    string  `json:"-"`
 }
 
 func main() {
@@ -112,8 +129,13 @@ func main() {
 	tasks := flag.Int("tasks", 2000, "Tasks per burst (K).")
 	flag.IntVar(&streamRate, "stream-rate", 20, "Tasks per second of the steady stream (20s of it).")
 	out := flag.String("out", "", "Results folder (default results/<timestamp>).")
-	flag.Var(&masterArgs, "master-arg", "An extra flag for the master, e.g. -master-arg=--kube-api-qps=400 (repeatable).")
+	flag.Var(&masterArgs, "master-arg", "An extra flag for the master, e.g. -master-arg=--zap-log-level=1 (repeatable).")
+	limitsFlag := flag.String("limits", "default,unthrottled", "Comma-separated client-limit settings the master and kube-scheduler both run with, in turn: default (each its shipped default) and unthrottled (--kube-api-qps=5000 --kube-api-burst=10000). The phases after the bursts run at the first.")
 	flag.Parse()
+	var err error
+	if limits, err = parseLimits(*limitsFlag); err != nil {
+		fail(err)
+	}
 	ctrl.SetLogger(zap.New(zap.Level(zapcore.Level(2))))
 	if *out == "" {
 		*out = filepath.Join(controlplane.RepoRoot(), "results", time.Now().UTC().Format("20060102-150405"))
@@ -137,6 +159,8 @@ func main() {
 			printPoint(p)
 		}
 	}
+	fmt.Printf("== API server write ceiling: %.0f writes/s (%d writers creating ConfigMaps, no client-side limit); per write: %s\n",
+		rep.APIWriteCeiling, ceilingWriters, costLine(rep.APIWriteCeilingCost))
 	if err := write(*out, rep); err != nil {
 		fail(err)
 	}
@@ -145,6 +169,9 @@ func main() {
 
 // streamRate is the steady stream's tasks per second.
 var streamRate int
+
+// limits are the client-limit settings each point runs at, in turn.
+var limits []clientLimits
 
 // masterArgs are extra flags for the master.
 var masterArgs stringList
@@ -265,6 +292,43 @@ func (o *observer) result(ns string) (perSec float64, bound, running latency, n 
 	return perSec, latencies(db), latencies(dr), n
 }
 
+// path is the create→bound and create→Running throughput and latencies
+// of the tasks of namespace ns.
+func (o *observer) path(ns string) Path {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var first, lastBound, lastRunning time.Time
+	var db, dr []time.Duration
+	for k, c := range o.created {
+		if !strings.HasPrefix(k, ns+"/") {
+			continue
+		}
+		if first.IsZero() || c.Before(first) {
+			first = c
+		}
+		if b, ok := o.bound[k]; ok {
+			db = append(db, b.Sub(c))
+			if b.After(lastBound) {
+				lastBound = b
+			}
+		}
+		if r, ok := o.running[k]; ok {
+			dr = append(dr, r.Sub(c))
+			if r.After(lastRunning) {
+				lastRunning = r
+			}
+		}
+	}
+	p := Path{Bound: latencies(db), Running: latencies(dr)}
+	if lastBound.After(first) {
+		p.BoundPerSec = float64(len(db)) / lastBound.Sub(first).Seconds()
+	}
+	if lastRunning.After(first) {
+		p.RunningPerSec = float64(len(dr)) / lastRunning.Sub(first).Seconds()
+	}
+	return p
+}
+
 func (o *observer) runningIn(ns string) int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -291,7 +355,13 @@ func runPoint(masterBin string, n, m, k int, measureCeiling bool, rep *Report) (
 	defer cp.Stop()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	c := cp.Client
+	// The harness's own clients are unthrottled: its rate limiter must not
+	// cap what it measures.
+	hcfg := unthrottled(cp.Config)
+	c, err := client.New(hcfg, client.Options{Scheme: cp.Scheme})
+	if err != nil {
+		return p, err
+	}
 
 	// The simulated agents: 16 cpu / 64 GiB each.
 	f := &fleet{c: c, n: n, cpu: "16", mem: "64Gi", running: map[string]time.Time{}, finished: map[string]time.Time{}}
@@ -300,12 +370,16 @@ func runPoint(masterBin string, n, m, k int, measureCeiling bool, rep *Report) (
 	}
 	go f.heartbeat(ctx)
 	obs := newObserver()
-	ca, err := cache.New(cp.Config, cache.Options{Scheme: cp.Scheme})
+	ca, err := cache.New(hcfg, cache.Options{Scheme: cp.Scheme})
 	if err != nil {
 		return p, err
 	}
+	f.cache = ca
 	inf, err := ca.GetInformer(ctx, &kov1.Task{})
 	if err != nil {
+		return p, err
+	}
+	if _, err := ca.GetInformer(ctx, &kov1.Agent{}); err != nil {
 		return p, err
 	}
 	handle := func(obj any) {
@@ -320,18 +394,6 @@ func runPoint(masterBin string, n, m, k int, measureCeiling bool, rep *Report) (
 	go func() { _ = ca.Start(ctx) }()
 	ca.WaitForCacheSync(ctx)
 
-	// The master, as users run it.
-	port := freePort()
-	mcmd := exec.CommandContext(ctx, masterBin, "--kubeconfig", cp.KubeconfigPath, "--agent-lease-namespace", leaseNS,
-		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", port), "--health-probe-bind-address", "0", "--zap-log-level", "error")
-	mcmd.Args = append(mcmd.Args, masterArgs...)
-	mcmd.Stderr = os.Stderr
-	if err := mcmd.Start(); err != nil {
-		return p, err
-	}
-	defer func() { _ = mcmd.Process.Kill(); _ = mcmd.Wait() }()
-	writesBefore, _ := apiWrites(cp.Config)
-
 	// Roles of weight 1, 2 and 3; framework i is in role i mod 3.
 	weights := map[string]int32{"bronze": 1, "silver": 2, "gold": 3}
 	roleOf := func(i int) string { return []string{"bronze", "silver", "gold"}[i%3] }
@@ -341,18 +403,97 @@ func runPoint(masterBin string, n, m, k int, measureCeiling bool, rep *Report) (
 		}
 	}
 
-	// Phase 1: a burst of K tasks through the built-in scheduler.
-	ns := "burst"
+	meter := &costMeter{cfg: hcfg, pids: map[string]int{}}
+	masterDefault := shippedLimit(masterBin)
+	for i, lim := range limits {
+		// The master, as users run it, with this setting's client limit.
+		args := append(append([]string(nil), masterArgs...), lim.args()...)
+		cmp := Comparison{Limits: lim.Name, Master: effectiveLimit(masterDefault, args)}
+		master, err := startMaster(ctx, masterBin, cp, args)
+		if err != nil {
+			return p, err
+		}
+		if err := master.waitReady(ctx, ca, n); err != nil {
+			master.stop()
+			return p, err
+		}
+		meter.pids["master"], meter.master = master.cmd.Process.Pid, master
+		suffix := ""
+		if i > 0 {
+			suffix = "-" + lim.Name
+		}
+		// A burst of K tasks through the built-in scheduler, then the same
+		// through an SDK framework (one task per fit, packing each offer).
+		ns, sdkNS := "burst"+suffix, "sdk"+suffix
+		if cmp.Builtin, err = builtinBurst(ctx, c, obs, meter, ns, m, k, roleOf); err != nil {
+			master.stop()
+			return p, err
+		}
+		fmt.Printf("   %s limits: built-in burst done after %s\n", lim.Name, time.Since(t0).Round(time.Second))
+		if cmp.SDK, err = sdkBurst(ctx, hcfg, c, obs, meter, sdkNS, k); err != nil {
+			master.stop()
+			return p, err
+		}
+		fmt.Printf("   %s limits: SDK burst done after %s\n", lim.Name, time.Since(t0).Round(time.Second))
+		if err := deleteTasks(ctx, c, ns, sdkNS); err != nil {
+			master.stop()
+			return p, err
+		}
+		if i == 0 {
+			p.BuiltinTasksPerSec, p.BuiltinBound, p.BuiltinRunning = cmp.Builtin.RunningPerSec, cmp.Builtin.Bound, cmp.Builtin.Running
+			p.WritesPerTask = cmp.Builtin.Cost.TotalWrites
+			p.SDKTasksPerSec, p.SDKRunning = cmp.SDK.RunningPerSec, cmp.SDK.Running
+			if err := laterPhases(ctx, cp, c, f, obs, master, &p, n, m, t0, simCPU0, roleOf, weights); err != nil {
+				master.stop()
+				return p, err
+			}
+		}
+		master.stop()
+		delete(meter.pids, "master")
+		meter.master = nil
+		p.Comparisons = append(p.Comparisons, cmp)
+	}
+
+	// kube-scheduler on the same API server, once per agent count: its run
+	// does not depend on how many frameworks kubeoffer had.
+	if prev := sameAgents(rep, n, k); prev != nil {
+		for i := range p.Comparisons {
+			for _, pc := range prev.Comparisons {
+				if pc.Limits == p.Comparisons[i].Limits {
+					p.Comparisons[i].KubeScheduler, p.Comparisons[i].KubeSched = pc.KubeScheduler, pc.KubeSched
+				}
+			}
+		}
+	} else if err := kubeScheduler(ctx, cp, c, meter, n, k, p.Comparisons); err != nil {
+		return p, fmt.Errorf("kube-scheduler: %w", err)
+	}
+	for i := range p.Comparisons {
+		p.Comparisons[i].ratios()
+	}
+	if len(p.Comparisons) > 0 {
+		first := p.Comparisons[0]
+		p.KubeSchedPodsPerSec, p.KubeSchedBound, p.RatioToKubeSched = first.KubeSched.BoundPerSec, first.KubeSched.Bound, first.BuiltinToKubeS
+	}
+	if measureCeiling {
+		rep.APIWriteCeiling, rep.APIWriteCeilingCost = writeCeiling(ctx, c, meter)
+	}
+	return p, nil
+}
+
+// builtinBurst creates k tasks for m built-in FirstFit frameworks in
+// namespace ns and measures them until all are Running.
+func builtinBurst(ctx context.Context, c client.Client, obs *observer, meter *costMeter, ns string, m, k int, roleOf func(int) string) (Path, error) {
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-		return p, err
+		return Path{}, err
 	}
 	for i := range m {
 		fw := &kov1.Framework{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("fw-%d", i)},
 			Spec: kov1.FrameworkSpec{Role: roleOf(i), Scheduler: &kov1.BuiltinScheduler{Policy: kov1.SchedulingPolicyFirstFit}}}
 		if err := c.Create(ctx, fw); err != nil {
-			return p, err
+			return Path{}, err
 		}
 	}
+	s0 := meter.sample()
 	if err := parallel(ctx, k, 16, func(i int) error {
 		t := benchTask(ns, fmt.Sprintf("t-%05d", i), fmt.Sprintf("fw-%d", i%m), "100m", "128Mi")
 		if err := c.Create(ctx, t); err != nil {
@@ -361,85 +502,72 @@ func runPoint(masterBin string, n, m, k int, measureCeiling bool, rep *Report) (
 		obs.created1(ns, t.Name)
 		return nil
 	}); err != nil {
-		return p, err
+		return Path{}, err
 	}
 	if err := waitFor(ctx, 10*time.Minute, func() bool { return obs.runningIn(ns) >= k }); err != nil {
-		return p, fmt.Errorf("burst: %d of %d running: %w", obs.runningIn(ns), k, err)
+		return Path{}, fmt.Errorf("burst: %d of %d running: %w", obs.runningIn(ns), k, err)
 	}
-	p.BuiltinTasksPerSec, p.BuiltinBound, p.BuiltinRunning, _ = obs.result(ns)
-	writesAfter, _ := apiWrites(cp.Config)
-	p.WritesPerTask = (sum(writesAfter) - sum(writesBefore)) / float64(k)
+	meter.settle(ctx)
+	path := obs.path(ns)
+	path.Cost = costBetween(s0, meter.sample(), k)
+	return path, nil
+}
 
-	fmt.Printf("   built-in burst done after %s\n", time.Since(t0).Round(time.Second))
-	// Phase 2: the same burst through an SDK framework (one task per fit,
-	// packing each offer).
-	sdkNS := "sdk"
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: sdkNS}}); err != nil {
-		return p, err
+// deleteTasks deletes every task of the namespaces and waits until they
+// are gone, so the next phase starts on an empty cluster.
+func deleteTasks(ctx context.Context, c client.Client, namespaces ...string) error {
+	for _, ns := range namespaces {
+		if err := c.DeleteAllOf(ctx, &kov1.Task{}, client.InNamespace(ns)); err != nil {
+			return err
+		}
 	}
-	if err := runSDK(ctx, cp.Config, sdkNS, k, obs); err != nil {
-		return p, err
-	}
-	p.SDKTasksPerSec, _, p.SDKRunning, _ = obs.result(sdkNS)
+	return waitFor(ctx, 2*time.Minute, func() bool {
+		for _, ns := range namespaces {
+			var l kov1.TaskList
+			if c.List(ctx, &l, client.InNamespace(ns), client.Limit(1)) != nil || len(l.Items) > 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
 
-	fmt.Printf("   SDK burst done after %s\n", time.Since(t0).Round(time.Second))
-	// Phase 3: short tasks that finish (2s) and free resources; how soon is
-	// a freed agent offered again?
-	if err := c.DeleteAllOf(ctx, &kov1.Task{}, client.InNamespace(ns)); err != nil {
-		return p, err
+// laterPhases are the phases run at the first client-limit setting only:
+// freed agents offered again, the steady stream, the master's own figures
+// and fairness.
+func laterPhases(ctx context.Context, cp *controlplane.ControlPlane, c client.Client, f *fleet, obs *observer, master *masterProc, p *Point,
+	n, m int, t0 time.Time, simCPU0 float64, roleOf func(int) string, weights map[string]int32) error {
+	var err error
+	// Short tasks that finish (2s) and free resources; how soon is a freed
+	// agent offered again?
+	if p.OfferLatency, err = offerLatency(ctx, cp.Config, c, f, obs, 2*min(n, groupSize)); err != nil {
+		return err
 	}
-	if err := c.DeleteAllOf(ctx, &kov1.Task{}, client.InNamespace(sdkNS)); err != nil {
-		return p, err
-	}
-	p.OfferLatency, err = offerLatency(ctx, cp.Config, c, f, obs, 2*min(n, groupSize))
-	if err != nil {
-		return p, err
-	}
-
 	fmt.Printf("   short tasks done after %s\n", time.Since(t0).Round(time.Second))
-	// Phase 3b: a steady stream of short tasks.
+	// A steady stream of short tasks.
 	p.StreamRate = streamRate
-	p.StreamRunning, p.StreamTasksPerSec, err = steadyStream(ctx, c, f, obs, streamRate, 20*time.Second)
-	if err != nil {
-		return p, err
+	if p.StreamRunning, p.StreamTasksPerSec, err = steadyStream(ctx, c, f, obs, streamRate, 20*time.Second); err != nil {
+		return err
 	}
 	fmt.Printf("   steady stream done after %s\n", time.Since(t0).Round(time.Second))
 	// The master's own figures.
-	mm, err := scrape(func() (*http.Response, error) { return http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port)) })
-	if err == nil {
+	if mm, err := master.metrics(); err == nil {
 		p.AllocationMeanMs = histogramMean(mm, "kubeoffer_allocation_run_seconds") * 1000
 		p.AllocationP99Ms = histogramQuantile(mm, "kubeoffer_allocation_run_seconds", 0.99) * 1000
 	}
-	p.MasterCPUSec, p.MasterPeakMiB = procStats(mcmd.Process.Pid)
+	p.MasterCPUSec, p.MasterPeakMiB = procStats(master.cmd.Process.Pid)
 	simCPU, simPeak := procStats(os.Getpid())
 	p.SimCPUSec, p.SimPeakMiB = simCPU-simCPU0, simPeak
-
-	// Phase 4: fairness under contention (several frameworks), at the
-	// smallest agent count only: saturating 1,000+ agents of 16 cpu takes
-	// tens of thousands of tasks.
+	// Fairness under contention (several frameworks), at the smallest
+	// agent count only: saturating 1,000+ agents of 16 cpu takes tens of
+	// thousands of tasks.
 	if m > 1 && n <= 100 {
-		p.Shares, p.FairShares, p.MaxFairErr, err = fairness(ctx, c, n, min(m, 6), roleOf, weights)
-		if err != nil {
-			return p, err
+		if p.Shares, p.FairShares, p.MaxFairErr, err = fairness(ctx, c, n, min(m, 6), roleOf, weights); err != nil {
+			return err
 		}
+		fmt.Printf("   fairness done after %s\n", time.Since(t0).Round(time.Second))
 	}
-	_ = mcmd.Process.Kill()
-
-	fmt.Printf("   fairness done after %s\n", time.Since(t0).Round(time.Second))
-	// kube-scheduler on the same API server, once per agent count: its run
-	// does not depend on how many frameworks kubeoffer had.
-	if prev := sameAgents(rep, n, k); prev != nil {
-		p.KubeSchedPodsPerSec, p.KubeSchedBound = prev.KubeSchedPodsPerSec, prev.KubeSchedBound
-	} else if p.KubeSchedPodsPerSec, p.KubeSchedBound, err = kubeScheduler(ctx, cp, n, k); err != nil {
-		return p, fmt.Errorf("kube-scheduler: %w", err)
-	}
-	if p.KubeSchedPodsPerSec > 0 {
-		p.RatioToKubeSched = p.BuiltinTasksPerSec / p.KubeSchedPodsPerSec
-	}
-	if measureCeiling {
-		rep.APIWriteCeiling = writeCeiling(ctx, c)
-	}
-	return p, nil
+	return nil
 }
 
 // sameAgents is an earlier point of rep with n agents and k tasks.
@@ -450,14 +578,6 @@ func sameAgents(rep *Report, n, k int) *Point {
 		}
 	}
 	return nil
-}
-
-func sum(m map[string]float64) float64 {
-	s := 0.0
-	for _, v := range m {
-		s += v
-	}
-	return s
 }
 
 func waitFor(ctx context.Context, d time.Duration, cond func() bool) error {
@@ -483,8 +603,24 @@ func benchTask(ns, name, fw, cpu, mem string) *kov1.Task {
 	}
 }
 
-// runSDK runs a greedy SDK framework that launches k tasks, packing offers.
-func runSDK(ctx context.Context, cfg *rest.Config, ns string, k int, obs *observer) error {
+// sdkBurst runs the greedy SDK framework in namespace ns for k tasks and
+// measures them until all are Running.
+func sdkBurst(ctx context.Context, cfg *rest.Config, c client.Client, obs *observer, meter *costMeter, ns string, k int) (Path, error) {
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		return Path{}, err
+	}
+	cost, err := runSDK(ctx, cfg, ns, k, obs, meter)
+	if err != nil {
+		return Path{}, err
+	}
+	path := obs.path(ns)
+	path.Cost = cost
+	return path, nil
+}
+
+// runSDK runs a greedy SDK framework that launches k tasks, packing offers,
+// and returns what it cost from its subscription until every task ran.
+func runSDK(ctx context.Context, cfg *rest.Config, ns string, k int, obs *observer, meter *costMeter) (Cost, error) {
 	var mu sync.Mutex
 	next := 0
 	sched := sdk.Funcs{OnResourceOffers: func(ctx context.Context, d *sdk.Driver, offers []*kov1.ResourceOffer) {
@@ -523,18 +659,21 @@ func runSDK(ctx context.Context, cfg *rest.Config, ns string, k int, obs *observ
 	}}
 	d, err := sdk.New(cfg, sdk.Config{Namespace: ns, Name: "greedy", HeartbeatInterval: 2 * time.Second}, sched)
 	if err != nil {
-		return err
+		return Cost{}, err
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	s0 := meter.sample()
 	go func() { _ = d.Run(sctx) }()
 	if err := waitFor(ctx, 10*time.Minute, func() bool { return obs.runningIn(ns) >= k }); err != nil {
-		return fmt.Errorf("sdk burst: %d of %d running: %w", obs.runningIn(ns), k, err)
+		return Cost{}, fmt.Errorf("sdk burst: %d of %d running: %w", obs.runningIn(ns), k, err)
 	}
+	meter.settle(ctx)
+	cost := costBetween(s0, meter.sample(), k)
 	// The framework is done: unsubscribe it (Mesos's TEARDOWN), so later
 	// phases are not offered to a scheduler that no longer answers.
 	cancel()
-	return client.IgnoreNotFound(d.Client().Delete(ctx, &kov1.Framework{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "greedy"}}))
+	return cost, client.IgnoreNotFound(d.Client().Delete(ctx, &kov1.Framework{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "greedy"}}))
 }
 
 func write(dir string, rep *Report) error {
@@ -560,8 +699,15 @@ func printPoint(p Point) {
 		p.StreamRate, p.StreamTasksPerSec, p.StreamRunning.P50, p.StreamRunning.P99)
 	fmt.Printf("   allocation cycle mean %.1f ms p99 ≤ %.0f ms; %.1f API writes/task; master %.1f CPU-s, peak %.0f MiB; simulated agents %.1f CPU-s, peak %.0f MiB\n",
 		p.AllocationMeanMs, p.AllocationP99Ms, p.WritesPerTask, p.MasterCPUSec, p.MasterPeakMiB, p.SimCPUSec, p.SimPeakMiB)
-	fmt.Printf("   kube-scheduler: %.0f pods/s (p50/p99 %.0f/%.0f ms); kubeoffer/kube-scheduler = %.2f\n",
-		p.KubeSchedPodsPerSec, p.KubeSchedBound.P50, p.KubeSchedBound.P99, p.RatioToKubeSched)
+	for _, c := range p.Comparisons {
+		fmt.Printf("   %s client limits (master %s, kube-scheduler %s), create→bound: built-in %.0f tasks/s, SDK %.0f tasks/s, kube-scheduler %.0f pods/s; built-in ÷ kube-scheduler %.2f, SDK ÷ kube-scheduler %.2f\n",
+			c.Limits, c.Master, c.KubeScheduler, c.Builtin.BoundPerSec, c.SDK.BoundPerSec, c.KubeSched.BoundPerSec, c.BuiltinToKubeS, c.SDKToKubeS)
+		fmt.Printf("     create→bound p50/p99 ms: built-in %.0f/%.0f, SDK %.0f/%.0f, kube-scheduler %.0f/%.0f\n",
+			c.Builtin.Bound.P50, c.Builtin.Bound.P99, c.SDK.Bound.P50, c.SDK.Bound.P99, c.KubeSched.Bound.P50, c.KubeSched.Bound.P99)
+		fmt.Printf("     per built-in task (create→Running): %s\n", costLine(c.Builtin.Cost))
+		fmt.Printf("     per SDK task (create→Running): %s\n", costLine(c.SDK.Cost))
+		fmt.Printf("     per kube-scheduler pod (create→bound): %s\n", costLine(c.KubeSched.Cost))
+	}
 	if p.FairShares != nil {
 		names := make([]string, 0, len(p.FairShares))
 		for n := range p.FairShares {

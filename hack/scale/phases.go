@@ -172,11 +172,36 @@ func fairness(ctx context.Context, c client.Client, n, m int, roleOf func(int) s
 }
 
 // kubeScheduler registers n fake Nodes (same capacity as the agents, no
-// kubelet), runs kube-scheduler built from source at the pinned version,
-// creates k Pods and measures create → bound.
-func kubeScheduler(ctx context.Context, cp *controlplane.ControlPlane, n, k int) (float64, latency, error) {
-	c := cp.Client
-	if err := parallel(ctx, n, 16, func(i int) error {
+// kubelet) and then, for each comparison's client-limit setting in turn,
+// runs kube-scheduler (built from source at the pinned version) with that
+// limit and measures k plain Pods from create to bound, and what they cost.
+func kubeScheduler(ctx context.Context, cp *controlplane.ControlPlane, c client.Client, meter *costMeter, n, k int, cmps []Comparison) error {
+	if err := fakeNodes(ctx, c, n); err != nil {
+		return err
+	}
+	dir, err := exec.Command(filepath.Join(controlplane.RepoRoot(), "hack", "build-binaries.sh"), "--print-dir", "kube").Output()
+	if err != nil {
+		return err
+	}
+	bin := filepath.Join(strings.TrimSpace(string(dir)), "kube-scheduler")
+	if err := exec.Command(filepath.Join(controlplane.RepoRoot(), "hack", "build-binaries.sh"), "kube-scheduler").Run(); err != nil {
+		return fmt.Errorf("building kube-scheduler: %w", err)
+	}
+	def := shippedLimit(bin)
+	for i := range cmps {
+		lim := limitSettings[cmps[i].Limits]
+		cmps[i].KubeScheduler = effectiveLimit(def, lim.args())
+		if cmps[i].KubeSched, err = kubeSchedulerBurst(ctx, cp, c, meter, bin, lim.args(), "kube-sched-"+lim.Name, k); err != nil {
+			return fmt.Errorf("%s limits: %w", lim.Name, err)
+		}
+		fmt.Printf("   kube-scheduler at %s limits done: %.0f pods/s\n", lim.Name, cmps[i].KubeSched.BoundPerSec)
+	}
+	return nil
+}
+
+// fakeNodes registers n Ready Nodes of 16 cpu / 64 GiB with no kubelet.
+func fakeNodes(ctx context.Context, c client.Client, n int) error {
+	return parallel(ctx, n, 16, func(i int) error {
 		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("fake-node-%05d", i), Labels: map[string]string{corev1.LabelHostname: fmt.Sprintf("fake-node-%05d", i)}}}
 		if err := c.Create(ctx, node); err != nil {
 			return err
@@ -196,38 +221,43 @@ func kubeScheduler(ctx context.Context, cp *controlplane.ControlPlane, n, k int)
 			node.Spec.Taints = nil
 			return c.Update(ctx, node)
 		})
-	}); err != nil {
-		return 0, latency{}, err
-	}
-	dir, err := exec.Command(filepath.Join(controlplane.RepoRoot(), "hack", "build-binaries.sh"), "--print-dir", "kube").Output()
-	if err != nil {
-		return 0, latency{}, err
-	}
-	bin := filepath.Join(strings.TrimSpace(string(dir)), "kube-scheduler")
-	if err := exec.Command(filepath.Join(controlplane.RepoRoot(), "hack", "build-binaries.sh"), "kube-scheduler").Run(); err != nil {
-		return 0, latency{}, fmt.Errorf("building kube-scheduler: %w", err)
-	}
+	})
+}
+
+// warmupPod is the Pod that shows kube-scheduler ready (its caches hold
+// the Nodes) before a burst starts; it is not measured.
+const warmupPod = "warmup"
+
+// kubeSchedulerBurst runs kube-scheduler with args, waits until it binds a
+// first Pod, then creates k Pods in namespace ns and measures them until
+// all are bound. The Pods are deleted afterwards.
+func kubeSchedulerBurst(ctx context.Context, cp *controlplane.ControlPlane, c client.Client, meter *costMeter, bin string, args []string, ns string, k int) (Path, error) {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sched := exec.CommandContext(sctx, bin, "--kubeconfig", cp.KubeconfigPath, "--leader-elect=false", "--secure-port=0", "-v=0")
+	sched := exec.CommandContext(sctx, bin, append([]string{"--kubeconfig", cp.KubeconfigPath, "--leader-elect=false", "--secure-port=0", "-v=0"}, args...)...)
 	if err := sched.Start(); err != nil {
-		return 0, latency{}, err
+		return Path{}, err
 	}
-	defer func() { cancel(); _ = sched.Wait() }()
+	meter.pids["kube-scheduler"] = sched.Process.Pid
+	defer func() { cancel(); _ = sched.Wait(); delete(meter.pids, "kube-scheduler") }()
 
-	ns := "kube-sched"
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-		return 0, latency{}, err
+		return Path{}, err
+	}
+	pod := func(name string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: "busybox:stable",
+				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: mustQ("100m"), corev1.ResourceMemory: mustQ("128Mi")}}}}}}
 	}
 	var mu sync.Mutex
 	created, bound := map[string]time.Time{}, map[string]time.Time{}
-	ca, err := cache.New(cp.Config, cache.Options{Scheme: cp.Scheme, DefaultNamespaces: map[string]cache.Config{ns: {}}})
+	ca, err := cache.New(meter.cfg, cache.Options{Scheme: cp.Scheme, DefaultNamespaces: map[string]cache.Config{ns: {}}})
 	if err != nil {
-		return 0, latency{}, err
+		return Path{}, err
 	}
 	inf, err := ca.GetInformer(sctx, &corev1.Pod{})
 	if err != nil {
-		return 0, latency{}, err
+		return Path{}, err
 	}
 	onPod := func(obj any) {
 		if p, ok := obj.(*corev1.Pod); ok && p.Spec.NodeName != "" {
@@ -239,14 +269,21 @@ func kubeScheduler(ctx context.Context, cp *controlplane.ControlPlane, n, k int)
 		}
 	}
 	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{AddFunc: onPod, UpdateFunc: func(_, o any) { onPod(o) }}); err != nil {
-		return 0, latency{}, err
+		return Path{}, err
 	}
 	go func() { _ = ca.Start(sctx) }()
 	ca.WaitForCacheSync(sctx)
+	// Ready: kube-scheduler binds a Pod.
+	if err := c.Create(ctx, pod(warmupPod)); err != nil {
+		return Path{}, err
+	}
+	if err := waitFor(ctx, 2*time.Minute, func() bool { mu.Lock(); defer mu.Unlock(); _, ok := bound[warmupPod]; return ok }); err != nil {
+		return Path{}, fmt.Errorf("kube-scheduler did not bind a first pod: %w", err)
+	}
+
+	s0 := meter.sample()
 	if err := parallel(ctx, k, 16, func(i int) error {
-		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("p-%05d", i)},
-			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: "busybox:stable",
-				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: mustQ("100m"), corev1.ResourceMemory: mustQ("128Mi")}}}}}}
+		p := pod(fmt.Sprintf("p-%05d", i))
 		if err := c.Create(ctx, p); err != nil {
 			return err
 		}
@@ -255,13 +292,14 @@ func kubeScheduler(ctx context.Context, cp *controlplane.ControlPlane, n, k int)
 		mu.Unlock()
 		return nil
 	}); err != nil {
-		return 0, latency{}, err
+		return Path{}, err
 	}
-	if err := waitFor(ctx, 10*time.Minute, func() bool { mu.Lock(); defer mu.Unlock(); return len(bound) >= k }); err != nil {
-		return 0, latency{}, fmt.Errorf("%d of %d pods bound: %w", len(bound), k, err)
+	if err := waitFor(ctx, 10*time.Minute, func() bool { mu.Lock(); defer mu.Unlock(); return len(bound) >= k+1 }); err != nil {
+		return Path{}, fmt.Errorf("%d of %d pods bound: %w", len(bound)-1, k, err)
 	}
+	meter.settle(ctx)
+	cost := costBetween(s0, meter.sample(), k)
 	mu.Lock()
-	defer mu.Unlock()
 	var first, last time.Time
 	var ds []time.Duration
 	for name, c := range created {
@@ -274,18 +312,28 @@ func kubeScheduler(ctx context.Context, cp *controlplane.ControlPlane, n, k int)
 		}
 		ds = append(ds, b.Sub(c))
 	}
-	return float64(k) / last.Sub(first).Seconds(), latencies(ds), nil
+	mu.Unlock()
+	path := Path{BoundPerSec: float64(k) / last.Sub(first).Seconds(), Bound: latencies(ds), Cost: cost}
+	// The next setting starts on empty Nodes; nothing runs these Pods, so
+	// they go at once.
+	return path, c.DeleteAllOf(ctx, &corev1.Pod{}, client.InNamespace(ns), client.GracePeriodSeconds(0))
 }
 
-// writeCeiling is how many ConfigMaps 32 writers create per second in 10s:
-// the API server's write ceiling on this machine.
-func writeCeiling(ctx context.Context, c client.Client) float64 {
+// ceilingWriters is how many writers measure the API server's write
+// ceiling: enough that the API server, not the writers, is the limit.
+const ceilingWriters = 64
+
+// writeCeiling is how many ConfigMaps ceilingWriters writers create per
+// second in 10s through c, which has no client-side rate limit: the API
+// server's write ceiling on this machine, and what a write cost.
+func writeCeiling(ctx context.Context, c client.Client, meter *costMeter) (float64, Cost) {
 	ns := "ceiling"
 	_ = c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 	var n atomic.Int64
+	s0 := meter.sample()
 	end := time.Now().Add(10 * time.Second)
 	var wg sync.WaitGroup
-	for w := range 32 {
+	for w := range ceilingWriters {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -298,7 +346,8 @@ func writeCeiling(ctx context.Context, c client.Client) float64 {
 		}()
 	}
 	wg.Wait()
-	return float64(n.Load()) / 10
+	s1 := meter.sample()
+	return float64(n.Load()) / s1.at.Sub(s0.at).Seconds(), costBetween(s0, s1, int(n.Load()))
 }
 
 // steadyStream submits tasks at a steady rate for a while through a

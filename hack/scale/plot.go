@@ -103,8 +103,15 @@ func markdown(rep *Report) string {
 	if len(rep.MasterArgs) > 0 {
 		fmt.Fprintf(&b, "Master flags beyond the defaults: `%s`.\n\n", strings.Join(rep.MasterArgs, " "))
 	}
-	fmt.Fprintf(&b, "API server write ceiling on this machine (32 writers creating ConfigMaps): **%.0f writes/s**. kube-scheduler runs once per agent count (the same K plain Pods on as many fake Nodes); its figure is repeated for each framework count.\n\n", rep.APIWriteCeiling)
-	b.WriteString("| agents | frameworks | tasks | built-in tasks/s | create→bound p50/p90/p99 ms | create→Running p50/p90/p99 ms | SDK tasks/s | SDK create→Running p50/p99 ms | kube-scheduler pods/s | create→bound p50/p99 ms | kubeoffer ÷ kube-scheduler | offer after free p50/p99 ms | allocation cycle mean / p99 ms | API writes per task | master CPU s / peak MiB |\n")
+	fmt.Fprintf(&b, "API server write ceiling on this machine (%d writers creating ConfigMaps, no client-side rate limit): **%.0f writes/s**; a write cost %s. kube-scheduler runs once per agent count and client-limit setting (the same K plain Pods on as many fake Nodes); its figures are repeated for each framework count.\n\n",
+		ceilingWriters, rep.APIWriteCeiling, costLine(rep.APIWriteCeilingCost))
+	comparisons(&b, rep)
+	first := "the first setting"
+	if len(rep.Points) > 0 && len(rep.Points[0].Comparisons) > 0 {
+		first = "the " + rep.Points[0].Comparisons[0].Limits + " setting"
+	}
+	fmt.Fprintf(&b, "**All phases** at %s (throughput here is create→Running; the ratio is create→bound over create→bound):\n\n", first)
+	b.WriteString("| agents | frameworks | tasks | built-in tasks/s | create→bound p50/p90/p99 ms | create→Running p50/p90/p99 ms | SDK tasks/s | SDK create→Running p50/p99 ms | kube-scheduler pods/s | create→bound p50/p99 ms | built-in ÷ kube-scheduler | offer after free p50/p99 ms | allocation cycle mean / p99 ms | API writes per task | master CPU s / peak MiB |\n")
 	b.WriteString("|---:|---:|---:|---:|---|---|---:|---|---:|---|---:|---|---|---:|---|\n")
 	for _, p := range rep.Points {
 		fmt.Fprintf(&b, "| %d | %d | %d | %.0f | %.0f / %.0f / %.0f | %.0f / %.0f / %.0f | %.0f | %.0f / %.0f | %.0f | %.0f / %.0f | %.2f | %.0f / %.0f | %.1f / ≤%.0f | %.1f | %.1f / %.0f |\n",
@@ -144,4 +151,40 @@ func markdown(rep *Report) string {
 		fmt.Fprintf(&b, "| %d | %d | %.1f | %.0f |\n", p.Agents, p.Frameworks, p.SimCPUSec, p.SimPeakMiB)
 	}
 	return b.String()
+}
+
+// comparisons writes the comparison with kube-scheduler at each client
+// limit setting, and what a task cost on each path.
+func comparisons(b *strings.Builder, rep *Report) {
+	b.WriteString("**Against kube-scheduler, at the same client limits** (create→bound throughput over create→bound throughput; \"default\" is each at its shipped default, \"unthrottled\" both at `--kube-api-qps=5000 --kube-api-burst=10000`):\n\n")
+	b.WriteString("| agents | frameworks | limits | master client limit | kube-scheduler client limit | built-in tasks/s | SDK tasks/s | kube-scheduler pods/s | **built-in ÷ kube-scheduler** | **SDK ÷ kube-scheduler** | create→bound p50 / p99 ms: built-in | SDK | kube-scheduler |\n")
+	b.WriteString("|---:|---:|---|---|---|---:|---:|---:|---:|---:|---|---|---|\n")
+	for _, p := range rep.Points {
+		for _, c := range p.Comparisons {
+			fmt.Fprintf(b, "| %d | %d | %s | %s | %s | %.0f | %.0f | %.0f | %.2f | %.2f | %.0f / %.0f | %.0f / %.0f | %.0f / %.0f |\n",
+				p.Agents, p.Frameworks, c.Limits, c.Master, c.KubeScheduler, c.Builtin.BoundPerSec, c.SDK.BoundPerSec, c.KubeSched.BoundPerSec,
+				c.BuiltinToKubeS, c.SDKToKubeS, c.Builtin.Bound.P50, c.Builtin.Bound.P99, c.SDK.Bound.P50, c.SDK.Bound.P99, c.KubeSched.Bound.P50, c.KubeSched.Bound.P99)
+		}
+	}
+	b.WriteString("\n**Cost per task** (from just before the first create until every task was Running — kube-scheduler: bound — and the writes it set off had stopped; CPU of every process: kube-apiserver, etcd, the master or kube-scheduler, and the harness, which creates the tasks, plays the agents, runs the SDK framework and watches; requests from the API server's `apiserver_request_total`; Lease renewals of the simulated agents run throughout and are counted in both):\n\n")
+	b.WriteString("| agents | frameworks | limits | path | CPU-ms / task | kube-apiserver (share) | etcd | master | kube-scheduler | harness | writes / task | of which Lease renewals | writes by verb and resource | reads by verb and resource | the master's own requests / task, and per s |\n")
+	b.WriteString("|---:|---:|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|---|---|\n")
+	for _, p := range rep.Points {
+		for _, c := range p.Comparisons {
+			for _, path := range []struct {
+				name string
+				cost Cost
+			}{{"built-in", c.Builtin.Cost}, {"SDK", c.SDK.Cost}, {"kube-scheduler", c.KubeSched.Cost}} {
+				k := path.cost
+				master := ""
+				if k.MasterRequests > 0 {
+					master = fmt.Sprintf("%.2f, %.0f/s", k.MasterRequests, k.MasterRequestRate)
+				}
+				fmt.Fprintf(b, "| %d | %d | %s | %s | %.1f | %.1f (%.0f%%) | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f | %s | %s | %s |\n",
+					p.Agents, p.Frameworks, c.Limits, path.name, k.TotalCPUMs, k.CPUMs["kube-apiserver"], 100*k.APIServerShare(), k.CPUMs["etcd"],
+					k.CPUMs["master"], k.CPUMs["kube-scheduler"], k.CPUMs["harness"], k.TotalWrites, k.LeaseWrites, byVerb(k.Writes, 0.01), byVerb(k.Reads, 0.01), master)
+			}
+		}
+	}
+	b.WriteString("\n")
 }

@@ -29,7 +29,11 @@ const leaseNS = "kubeoffer-system"
 // Staging → Running at once, and Running → Finished after the task's
 // duration (0: it runs until the run ends).
 type fleet struct {
-	c        client.Client
+	c client.Client
+	// cache is the harness's informer cache of Tasks: the agents read from
+	// it, as agentd reads from its own, and write with the resourceVersion
+	// they read.
+	cache    client.Reader
 	n        int
 	duration time.Duration
 	cpu, mem string
@@ -102,12 +106,16 @@ func (f *fleet) heartbeat(ctx context.Context) {
 }
 
 // onTask is called for every task event: it runs bound tasks and finishes
-// them after the duration.
+// them after the duration. t is the informer's object, shared: it is
+// copied before it is changed.
 func (f *fleet) onTask(ctx context.Context, t *kov1.Task) {
 	key := t.Namespace + "/" + t.Name
 	switch t.Status.State {
 	case kov1.TaskStaging:
-		f.transition(ctx, t, kov1.TaskRunning, "simulated agent started it")
+		// From the cached object, as agentd writes: a conflict means a
+		// newer version is on its way through the informer, and its event
+		// brings the task back here if it is still Staging.
+		_ = f.transition(ctx, t.DeepCopy(), kov1.TaskRunning, "simulated agent started it")
 	case kov1.TaskRunning:
 		f.mu.Lock()
 		if _, seen := f.running[key]; seen {
@@ -121,35 +129,49 @@ func (f *fleet) onTask(ctx context.Context, t *kov1.Task) {
 				select {
 				case <-ctx.Done():
 				case <-time.After(f.duration):
-					cur := &kov1.Task{}
-					if f.c.Get(ctx, client.ObjectKeyFromObject(t), cur) == nil && cur.Status.State == kov1.TaskRunning {
-						f.transition(ctx, cur, kov1.TaskFinished, "simulated task finished")
-						f.mu.Lock()
-						f.finished[cur.Status.AgentName] = time.Now()
-						f.mu.Unlock()
-					}
+					f.finish(ctx, client.ObjectKeyFromObject(t))
 				}
 			}()
 		}
 	}
 }
 
-func (f *fleet) transition(ctx context.Context, t *kov1.Task, state kov1.TaskState, msg string) {
+// finish moves a Running task to Finished, reading it from the cache first
+// and past it only after a conflict.
+func (f *fleet) finish(ctx context.Context, key client.ObjectKey) {
+	reader := f.cache
 	_ = retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		cur := &kov1.Task{}
-		if err := f.c.Get(ctx, client.ObjectKeyFromObject(t), cur); err != nil {
+		if err := reader.Get(ctx, key, cur); err != nil {
 			return err
 		}
-		if cur.Status.State == state || cur.Status.State.IsTerminal() {
+		reader = f.c
+		if cur.Status.State != kov1.TaskRunning {
 			return nil
 		}
-		taskstatus.Transition(&cur.Status, state, "", msg, time.Now())
-		if state == kov1.TaskRunning {
-			cur.Status.StartTime = &metav1.Time{Time: time.Now()}
+		if err := f.transition(ctx, cur, kov1.TaskFinished, "simulated task finished"); err != nil {
+			return err
 		}
-		f.writes.Add(1)
-		return f.c.Status().Update(ctx, cur)
+		f.mu.Lock()
+		f.finished[cur.Status.AgentName] = time.Now()
+		f.mu.Unlock()
+		return nil
 	})
+}
+
+// transition writes t (the caller's copy) in its new state, guarded by the
+// resourceVersion t was read at.
+func (f *fleet) transition(ctx context.Context, t *kov1.Task, state kov1.TaskState, msg string) error {
+	if t.Status.State == state || t.Status.State.IsTerminal() {
+		return nil
+	}
+	now := time.Now()
+	taskstatus.Transition(&t.Status, state, "", msg, now)
+	if state == kov1.TaskRunning {
+		t.Status.StartTime = &metav1.Time{Time: now}
+	}
+	f.writes.Add(1)
+	return f.c.Status().Update(ctx, t)
 }
 
 // parallel runs fn(0..n-1) on workers goroutines and returns the first error.

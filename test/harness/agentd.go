@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -41,13 +42,20 @@ func EnsureLeaseNamespace(t testing.TB, cp *controlplane.ControlPlane) {
 // Stop is called. It heartbeats every 500ms; mutate may change its options.
 func StartAgentd(t testing.TB, cp *controlplane.ControlPlane, node string, mutate func(*agent.Options)) *Agentd {
 	t.Helper()
+	return StartAgentdWithConfig(t, cp, cp.Config, node, mutate)
+}
+
+// StartAgentdWithConfig is StartAgentd with agentd's own client config, for
+// a test that watches the requests agentd makes (rest.Config.Wrap).
+func StartAgentdWithConfig(t testing.TB, cp *controlplane.ControlPlane, cfg *rest.Config, node string, mutate func(*agent.Options)) *Agentd {
+	t.Helper()
 	EnsureLeaseNamespace(t, cp)
 	opts := agent.Options{NodeName: node, Identity: "test-" + node, LeaseNamespace: AgentLeaseNamespace, HeartbeatInterval: 500 * time.Millisecond,
 		StatusResync: 2 * time.Second, Metrics: agent.NewMetrics(prometheus.NewRegistry())}
 	if mutate != nil {
 		mutate(&opts)
 	}
-	mgr, err := ctrl.NewManager(cp.Config, agent.ManagerOptions(ctrl.Options{
+	mgr, err := ctrl.NewManager(cfg, agent.ManagerOptions(ctrl.Options{
 		Scheme:                 cp.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
