@@ -88,14 +88,19 @@ func refusal(t *kov1.Task, v allocator.Admission, now time.Time) taskWrite {
 }
 
 // bound is task t bound to the agent of offer o (Staging), charged the
-// RuntimeClass overhead: one status write.
+// RuntimeClass overhead: one status write. An offer that lives in the
+// master only (a built-in scheduler's) is not named.
 func bound(t *kov1.Task, o *kov1.ResourceOffer, overhead corev1.ResourceList, now time.Time) *kov1.Task {
 	next := t.DeepCopy()
 	next.Status.ObservedGeneration = t.Generation
 	msg := fmt.Sprintf("Bound to agent %s from offer %s", o.Spec.AgentName, o.Name)
+	offerName := o.Name
+	if isInMaster(o) {
+		msg, offerName = fmt.Sprintf("Bound to agent %s by the built-in scheduler", o.Spec.AgentName), ""
+	}
 	next.Status.State = kov1.TaskStaging
 	next.Status.Reason, next.Status.Message = "", msg
-	next.Status.AgentName, next.Status.NodeName, next.Status.OfferName = o.Spec.AgentName, o.Spec.NodeName, o.Name
+	next.Status.AgentName, next.Status.NodeName, next.Status.OfferName = o.Spec.AgentName, o.Spec.NodeName, offerName
 	next.Status.Overhead = overhead
 	taskstatus.AppendHistory(&next.Status, kov1.TaskStaging, "", msg, now)
 	meta.SetStatusCondition(&next.Status.Conditions, metav1.Condition{Type: kov1.TaskBoundCondition, Status: metav1.ConditionTrue,

@@ -147,6 +147,32 @@ func planPlacements(p *pass) (builtinPlacing, plan) {
 	return placing, pl
 }
 
+// planInMasterReturns hands back what is left of the offers the built-in
+// schedulers were made in the master this pass: the next pass allocates it
+// again by weighted DRF. An offer no waiting task of its framework fits
+// refuses its agent to the framework for the refuse duration, as a declined
+// offer does, so the allocator does not give it the same agent every pass.
+func planInMasterReturns(p *pass) plan {
+	var pl plan
+	w := p.w
+	waiting := map[string]bool{}
+	for _, t := range w.tasks {
+		if waitingForPlacement(w, t) {
+			waiting[t.FrameworkKey().String()] = true
+		}
+	}
+	for _, k := range sortedNNKeys(p.inMaster) {
+		o := w.offers[k]
+		fk := o.FrameworkKey()
+		if !p.placed[k] && waiting[fk.String()] && !p.placing.deferred[fk.String()] {
+			pl.filters = append(pl.filters, refuseFilter{framework: fk, agent: o.Spec.AgentName,
+				until: w.now.Add(refuseDuration(w.frameworks[fk], nil))})
+		}
+		pl.forget = append(pl.forget, k)
+	}
+	return pl
+}
+
 // waitingForPlacement reports whether t is a built-in scheduler's task
 // still to be placed.
 func waitingForPlacement(w *world, t *kov1.Task) bool {

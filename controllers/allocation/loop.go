@@ -169,6 +169,9 @@ type pass struct {
 	// landed).
 	placing builtinPlacing
 	placed  map[types.NamespacedName]bool
+	// inMaster are the offers to built-in schedulers this pass made in the
+	// master only.
+	inMaster map[types.NamespacedName]bool
 	// waitingSince is when this master first saw each built-in task waiting
 	// to be placed, by its own clock; a task is marked waiting only once it
 	// has waited an allocation interval.
@@ -183,8 +186,9 @@ type pass struct {
 // the ledger as the steps before left them, and returns the pass.
 func (l *Loop) runPass(ctx context.Context, w *world) *pass {
 	sw := newStopwatch(l.Clock)
-	p := &pass{w: w, l: l.buildLedger(w), placed: map[types.NamespacedName]bool{}, waitingSince: l.waitingSince,
-		markAfter: l.Options.AllocationInterval, maxTasks: maxTasksPerPass}
+	p := &pass{w: w, l: l.buildLedger(w), placed: map[types.NamespacedName]bool{}, inMaster: map[types.NamespacedName]bool{},
+		waitingSince: l.waitingSince,
+		markAfter:    l.Options.AllocationInterval, maxTasks: maxTasksPerPass}
 	sw.lap("read")
 
 	// 1. Declined offers are deleted and their agents refused for a while.
@@ -209,13 +213,24 @@ func (l *Loop) runPass(ctx context.Context, w *world) *pass {
 	p.l.setIdle(idle)
 	l.apply(ctx, p, planRescinds(p, idle))
 	sw.lap("rescind")
-	// 6. The allocator makes new offers by weighted DRF; built-in
-	// schedulers left with nothing say their tasks wait.
+	// 6. The allocator makes new offers by weighted DRF: objects for the
+	// frameworks that schedule themselves; in the master only for the
+	// built-in schedulers, which place and bind their tasks on them at once
+	// and hand back the rest. Built-in schedulers left with nothing say
+	// their tasks wait.
 	p.l.setBuiltinDemand(w, p.l.dims.Len())
 	l.counts.retain(p.l.fws)
 	l.apply(ctx, p, planOffers(p, l.Options.OfferTimeout))
-	l.apply(ctx, p, planUnofferedMarks(p))
 	sw.lap("offer")
+	if len(p.inMaster) > 0 {
+		var inMaster plan
+		p.placing, inMaster = planPlacements(p)
+		l.apply(ctx, p, inMaster)
+		l.apply(ctx, p, planInMasterReturns(p))
+		p.l.setIdle(idleBuiltins(w))
+		sw.lap("place-in-master")
+	}
+	l.apply(ctx, p, planUnofferedMarks(p))
 	// 7. The status that changed is written, and the gauges set.
 	l.apply(ctx, p, l.planStatus(p))
 	sw.lap("status")

@@ -14,7 +14,14 @@ import (
 	"github.com/kubeoffer/kubeoffer/pkg/allocator"
 )
 
-// planOffers runs the allocator over the ledger and plans its offers.
+// inMasterOfferSuffix ends the name of an offer to a built-in scheduler,
+// which lives in the master only; the API server's generated suffixes are
+// five characters, so no offer object has such a name.
+const inMasterOfferSuffix = "in-master"
+
+// planOffers runs the allocator over the ledger and plans its offers: as
+// ResourceOffer objects for frameworks that schedule themselves, and in the
+// master only for built-in schedulers (planInMasterPlacements uses them).
 func planOffers(p *pass, timeout time.Duration) plan {
 	var pl plan
 	w, l := p.w, p.l
@@ -40,11 +47,25 @@ func planOffers(p *pass, timeout time.Duration) plan {
 		if timeout > 0 {
 			offer.Spec.ExpirationTime = &metav1.Time{Time: w.now.Add(timeout).Truncate(time.Second)}
 		}
+		if fw.Spec.Scheduler != nil {
+			// A built-in scheduler's offer is never written: the master
+			// places the framework's tasks on it within this pass, and no
+			// one outside the master needs to see it.
+			offer.Name = offer.GenerateName + inMasterOfferSuffix
+			pl.allocations = append(pl.allocations, offerCreation{offer: offer, framework: o.Framework})
+			continue
+		}
 		pl.creations = append(pl.creations, offerCreation{offer: offer, framework: o.Framework, event: event{
 			regarding: offer, related: fw, eventType: corev1.EventTypeNormal, reason: OfferOfferedReason, action: "Offer",
 			note: fmt.Sprintf("Offered %s of agent %s to framework %s as role %s", describe(offer.Spec.Resources), o.Agent, offer.Spec.FrameworkName, o.Role)}})
 	}
 	return pl
+}
+
+// isInMaster reports whether o is an offer to a built-in scheduler that
+// lives in the master only (it has no UID: it was never written).
+func isInMaster(o *kov1.ResourceOffer) bool {
+	return o.UID == "" && strings.HasSuffix(o.Name, inMasterOfferSuffix)
 }
 
 // offerNamePrefix is "<framework>-<agent>-", shortened to leave room for

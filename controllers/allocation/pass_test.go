@@ -3,10 +3,12 @@ package allocation
 import (
 	"context"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -60,13 +62,28 @@ func TestPass(t *testing.T) {
 			},
 			wantEvents: []string{"Normal TasksBound ResourceOffer o1: Bound 1 task(s) of the built-in scheduler to agent a1: t1"},
 		},
-		"a built-in framework with no offer is offered the agent its task fits; the task waits for the next pass": {
+		"a built-in framework is allocated the agent its task fits and binds it in the same pass, with no offer written": {
 			objs: []client.Object{agent("a1", "4", "8Gi"), builtinFramework("fw"), task("t1", "fw", "1", "1Gi", time.Hour).Obj()},
 			wantWrites: []string{
-				"create offer ns/fw-a1-1 for fw: cpu 4, memory 8Gi",
+				"status task ns/t1 Staging on a1",
 				"patch status Framework ns/fw",
 			},
-			wantEvents: []string{"Normal Offered ResourceOffer fw-a1-1: Offered cpu 4, memory 8Gi of agent a1 to framework fw as role default"},
+			wantEvents: []string{"Normal TasksBound Framework fw: Bound 1 task(s) of the built-in scheduler to agent a1: t1"},
+		},
+		"built-in frameworks competing take one task per agent each per pass, by weighted DRF": {
+			objs: []client.Object{agent("a1", "4", "8Gi"), agent("a2", "4", "8Gi"), builtinFramework("x"), builtinFramework("y"),
+				task("x1", "x", "1", "1Gi", time.Hour).Obj(), task("x2", "x", "1", "1Gi", time.Hour).Obj(), task("x3", "x", "1", "1Gi", time.Hour).Obj(),
+				task("y1", "y", "1", "1Gi", time.Minute).Obj(), task("y2", "y", "1", "1Gi", time.Minute).Obj()},
+			wantWrites: []string{
+				"status task ns/x1 Staging on a1",
+				"status task ns/y1 Staging on a2",
+				"patch status Framework ns/x",
+				"patch status Framework ns/y",
+			},
+			wantEvents: []string{
+				"Normal TasksBound Framework x: Bound 1 task(s) of the built-in scheduler to agent a1: x1",
+				"Normal TasksBound Framework y: Bound 1 task(s) of the built-in scheduler to agent a2: y1",
+			},
 		},
 		"a built-in framework the cluster has no room for: its task says it waits": {
 			objs:   []client.Object{agent("a1", "1", "1Gi"), builtinFramework("fw"), task("big", "fw", "2", "1Gi", time.Hour).Obj()},
@@ -333,4 +350,35 @@ func TestWaitingMarkedAfterAnInterval(t *testing.T) {
 	if len(loop.waitingSince) != 0 {
 		t.Errorf("a task gone is still remembered: %v", loop.waitingSince)
 	}
+}
+
+// TestInMasterOffers: a built-in scheduler's offers live in the master for
+// one pass. One that no waiting task fits (here: the task needs a port the
+// agent lacks) refuses its agent to the framework for the refuse time, as
+// a declined offer does, and none is left in the world or the ledger.
+func TestInMasterOffers(t *testing.T) {
+	wr := &recordingWriter{}
+	loop := newTestLoop(wr, &eventLog{}, Options{ConcurrentWrites: 1})
+	w := newWorld(now)
+	w.add(agent("a1", "4", "8Gi"), builtinFramework("fw"),
+		task("t1", "fw", "1", "1Gi", time.Hour).Ports(kov1.PortRange{Begin: 31000, End: 31000}).Obj())
+	p := loop.runPass(context.Background(), w)
+	if until, refused := p.l.fws["ns/fw"].Filters["a1"]; !refused || !until.Equal(now.Add(DefaultRefuseDuration)) {
+		t.Errorf("agent a1 not refused to ns/fw for the default refuse time: %v", p.l.fws["ns/fw"].Filters)
+	}
+	if len(p.w.offers) != 0 || len(p.l.offers) != 0 || len(p.inMaster) != 0 {
+		t.Errorf("in-master offers left behind: world %v, ledger %v, pass %v", p.w.offers, p.l.offers, p.inMaster)
+	}
+	for _, line := range wr.writes {
+		if strings.Contains(line, "offer") {
+			t.Errorf("an offer to a built-in scheduler was written: %q", line)
+		}
+	}
+	if got := testutil.ToFloat64(loop.Metrics.OffersSent.WithLabelValues("ns/fw")); got != 1 {
+		t.Errorf("offers_sent_total = %v, want 1: an in-master offer counts, for the metrics and for weighted DRF's ties", got)
+	}
+	if got := loop.counts.get()["ns/fw"]; got != 1 {
+		t.Errorf("allocation count = %d, want 1", got)
+	}
+	assertLedgerKeptInPlace(t, loop, p)
 }

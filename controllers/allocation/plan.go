@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
@@ -37,6 +38,12 @@ type plan struct {
 	deletions []offerDeletion
 	// creations make new offers.
 	creations []offerCreation
+	// allocations are offers to built-in schedulers, kept in the master
+	// for the rest of the pass and never written.
+	allocations []offerCreation
+	// forget drops in-master offers from the pass once the built-in
+	// schedulers have used them.
+	forget []types.NamespacedName
 	// patches merge-patch the status fields the loop owns (offers'
 	// remainders, frameworks' and roles' usage, roles' conditions).
 	patches []statusPatch
@@ -134,4 +141,8 @@ const (
 	// OfferTasksBoundReason: tasks a built-in scheduler placed on the offer
 	// were bound (one Event per offer and pass, naming them).
 	OfferTasksBoundReason = "TasksBound"
+	// FrameworkTasksBoundReason: the built-in scheduler bound tasks to an
+	// agent the master allocated it (one Event per agent and pass, on the
+	// Framework: the offer lived in the master only).
+	FrameworkTasksBoundReason = "TasksBound"
 )

@@ -53,7 +53,7 @@ func (l *Loop) apply(ctx context.Context, p *pass, pl plan) {
 		}
 		if len(names) > 0 {
 			p.placed[key(ob.offer)] = true
-			l.record(tasksBoundEvent(ob, names))
+			l.record(tasksBoundEvent(ob, names, p.inMaster[key(ob.offer)]))
 		}
 	}
 	if allBound {
@@ -62,6 +62,19 @@ func (l *Loop) apply(ctx context.Context, p *pass, pl plan) {
 	l.writeTaskStatuses(ctx, p, pl.marks)
 	l.deleteOffers(ctx, p, pl.deletions)
 	l.createOffers(ctx, p, pl.creations)
+	for _, c := range pl.allocations {
+		k := key(c.offer)
+		l.counts.add(c.framework)
+		l.Metrics.OffersSent.WithLabelValues(c.framework).Inc()
+		p.w.offers[k] = c.offer
+		p.l.offerCreated(c.offer)
+		p.inMaster[k] = true
+	}
+	for _, k := range pl.forget {
+		delete(p.w.offers, k)
+		p.l.offerDeleted(k)
+		delete(p.inMaster, k)
+	}
 	l.patchStatuses(ctx, p, pl.patches)
 	if pl.gauges != nil {
 		l.Metrics.setGauges(*pl.gauges)
@@ -221,14 +234,19 @@ func (l *Loop) patchStatuses(ctx context.Context, p *pass, patches []statusPatch
 const maxNamedInEvent = 10
 
 // tasksBoundEvent is the one Event for the built-in tasks bound from an
-// offer in a pass.
-func tasksBoundEvent(ob offerBinds, names []string) event {
+// offer in a pass: on the offer, or on the Framework when the offer lived
+// in the master only.
+func tasksBoundEvent(ob offerBinds, names []string, inMaster bool) event {
 	list := strings.Join(names, ", ")
 	if len(names) > maxNamedInEvent {
 		list = fmt.Sprintf("%s and %d more", strings.Join(names[:maxNamedInEvent], ", "), len(names)-maxNamedInEvent)
 	}
-	return event{regarding: ob.offer, related: ob.framework, eventType: corev1.EventTypeNormal, reason: OfferTasksBoundReason, action: "Bind",
+	e := event{regarding: ob.offer, related: ob.framework, eventType: corev1.EventTypeNormal, reason: OfferTasksBoundReason, action: "Bind",
 		note: fmt.Sprintf("Bound %d task(s) of the built-in scheduler to agent %s: %s", len(names), ob.offer.Spec.AgentName, list)}
+	if inMaster {
+		e.regarding, e.related, e.reason = ob.framework, nil, FrameworkTasksBoundReason
+	}
+	return e
 }
 
 // record emits e through the loop's recorder.

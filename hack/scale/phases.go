@@ -26,7 +26,9 @@ import (
 // offerLatency runs tasks that take a whole agent for 2s, twice as many
 // as there are agents in the first group of 100 (the framework is offered
 // only those, so every N measures the same work), and measures from each
-// task's finish to the next offer made on its agent.
+// task's finish to the next task bound on its agent: a built-in
+// scheduler's offers live in the master, so the agent is offered again
+// when the next task lands on it.
 func offerLatency(ctx context.Context, cfg *rest.Config, c client.Client, f *fleet, obs *observer, count int) (latency, error) {
 	ns := "short"
 	f.duration = 2 * time.Second
@@ -42,28 +44,29 @@ func offerLatency(ctx context.Context, cfg *rest.Config, c client.Client, f *fle
 	var mu sync.Mutex
 	var samples []time.Duration
 	used := map[string]time.Time{}
-	// Offers are watched through their own informer.
+	// Binds are watched through their own informer.
 	ca, err := cache.New(cfg, cache.Options{Scheme: c.Scheme(), DefaultNamespaces: map[string]cache.Config{ns: {}}})
 	if err != nil {
 		return latency{}, err
 	}
-	inf, err := ca.GetInformer(ctx, &kov1.ResourceOffer{})
+	inf, err := ca.GetInformer(ctx, &kov1.Task{})
 	if err != nil {
 		return latency{}, err
 	}
-	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{AddFunc: func(obj any) {
-		o, ok := obj.(*kov1.ResourceOffer)
-		if !ok {
-			return
+	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{UpdateFunc: func(oldObj, obj any) {
+		old, ok1 := oldObj.(*kov1.Task)
+		t, ok2 := obj.(*kov1.Task)
+		if !ok1 || !ok2 || old.Status.AgentName != "" || t.Status.AgentName == "" {
+			return // not the bind
 		}
 		now := time.Now()
 		f.mu.Lock()
-		freed, ok := f.finished[o.Spec.AgentName]
+		freed, ok := f.finished[t.Status.AgentName]
 		f.mu.Unlock()
 		mu.Lock()
 		defer mu.Unlock()
-		if ok && used[o.Spec.AgentName] != freed {
-			used[o.Spec.AgentName] = freed
+		if ok && used[t.Status.AgentName] != freed {
+			used[t.Status.AgentName] = freed
 			samples = append(samples, now.Sub(freed))
 		}
 	}}); err != nil {

@@ -38,8 +38,9 @@ func TestKubectlBuiltin(t *testing.T) {
 		harness.Must(t, cp.Client.Status().Update(ctx, &pods.Items[i]))
 	}
 	for _, name := range []string{"hello-1", "hello-2", "hello-3"} {
-		if tk := harness.WaitTask(t, cp.Client, ns, name, kov1.TaskFinished); tk.Status.OfferName == "" {
-			t.Errorf("%s ran without an offer", name)
+		if tk := harness.WaitTask(t, cp.Client, ns, name, kov1.TaskFinished); tk.Status.AgentName == "" || tk.Spec.OfferName != "" {
+			t.Errorf("%s: agent %q, spec.offerName %q; want it bound to an agent by the built-in scheduler, which names no offer", name,
+				tk.Status.AgentName, tk.Spec.OfferName)
 		}
 	}
 	out, err = exec.Command("kubectl", "--kubeconfig", cp.KubeconfigPath, "get", "tasks", "-n", ns).CombinedOutput()

@@ -65,8 +65,10 @@ func TestInvariantsHold(t *testing.T) {
 			t.Errorf("violation: %s", v)
 		}
 	}
-	if st := checker.Stats(); st.Tasks != 24 || st.Launched != 24 || st.Offers == 0 || st.BookingChecks == 0 {
-		t.Errorf("the checker saw %+v; want 24 tasks, 24 launched, some offers and booking checks", st)
+	// Built-in schedulers' offers live in the master only: the checker
+	// judges the agents' booking by the tasks alone.
+	if st := checker.Stats(); st.Tasks != 24 || st.Launched != 24 || st.Offers != 0 || st.BookingChecks == 0 {
+		t.Errorf("the checker saw %+v; want 24 tasks, 24 launched, no offer object and some booking checks", st)
 	}
 }
 

@@ -271,7 +271,7 @@ func TestBuiltinScheduler(t *testing.T) {
 	ctx := context.Background()
 	ns := cp.Namespace(t)
 	startMaster(t, masterConfig{offerTimeout: time.Hour})
-	addAgent(t, ns, "node", b.Resources("cpu", "2", "memory", "2Gi"))
+	node := addAgent(t, ns, "node", b.Resources("cpu", "2", "memory", "2Gi"))
 	addFramework(t, b.MakeFramework("auto", ns).Policy(kov1.SchedulingPolicyFirstFit).Obj())
 	for _, name := range []string{"a", "b"} {
 		must(t, cp.Client.Create(ctx, b.MakeTask(name, ns, "auto").Resources(b.Resources("cpu", "1", "memory", "512Mi")).Obj()))
@@ -279,9 +279,9 @@ func TestBuiltinScheduler(t *testing.T) {
 	must(t, cp.Client.Create(ctx, b.MakeTask("huge", ns, "auto").Resources(b.Resources("cpu", "8", "memory", "64Mi")).Obj()))
 	for _, name := range []string{"a", "b"} {
 		tk := waitTask(t, ns, name, kov1.TaskStaging)
-		if tk.Spec.OfferName != "" || tk.Status.OfferName == "" {
-			t.Errorf("%s: spec.offerName %q, status.offerName %q; want a built-in task bound in one write, from the offer status.offerName names",
-				name, tk.Spec.OfferName, tk.Status.OfferName)
+		if tk.Spec.OfferName != "" || tk.Status.OfferName != "" || tk.Status.AgentName != node.Name {
+			t.Errorf("%s: spec.offerName %q, status.offerName %q, agent %q; want it bound to %s in one write from an offer that lived in the master only",
+				name, tk.Spec.OfferName, tk.Status.OfferName, tk.Status.AgentName, node.Name)
 		}
 	}
 	huge := waitTask(t, ns, "huge", kov1.TaskPending)
