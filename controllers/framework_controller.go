@@ -86,8 +86,10 @@ func (r *FrameworkReconciler) reconcile(ctx context.Context, req ctrl.Request) (
 	alreadyDown := meta.IsStatusConditionTrue(f.Status.Conditions, kov1.FrameworkTornDownCondition)
 	now := r.Clock.Now()
 	ttl := leaseTTL(lease)
-	seenAt := r.sightings.observe(leaseKey, lease, now, firstSight(now, meta.FindStatusCondition(f.Status.Conditions, kov1.FrameworkConnectedCondition), ttl))
-	link := judgeFramework(f, seenAt, ttl, now)
+	connected := meta.FindStatusCondition(f.Status.Conditions, kov1.FrameworkConnectedCondition)
+	seenAt := r.sightings.observe(leaseKey, lease, now, firstSight(now, connected, ttl))
+	firstSeen := r.sightings.ownerSeen(leaseKey, ownerFirstSight(now, connected))
+	link := judgeFramework(f, seenAt, firstSeen, ttl, now)
 	ctrl.LoggerFrom(ctx).V(1).Info("Judged framework link", "connected", link.Connected, "tornDown", link.TornDown,
 		"reason", link.Reason, "seenRenewedAt", seenAt, "leaseRenewTime", renewalOf(lease).renewed)
 	next := f.DeepCopy()

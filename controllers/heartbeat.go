@@ -91,10 +91,12 @@ func firstSight(now time.Time, cond *metav1.Condition, ttl time.Duration) time.T
 type heartbeatSightings struct {
 	mu sync.Mutex
 	m  map[types.NamespacedName]sighting
+	// owners is when the master first saw each Lease's owner.
+	owners map[types.NamespacedName]time.Time
 }
 
 func newHeartbeatSightings() *heartbeatSightings {
-	return &heartbeatSightings{m: map[types.NamespacedName]sighting{}}
+	return &heartbeatSightings{m: map[types.NamespacedName]sighting{}, owners: map[types.NamespacedName]time.Time{}}
 }
 
 // observe records what Lease key shows now (l, nil when absent) and returns
@@ -117,6 +119,31 @@ func (h *heartbeatSightings) forget(key types.NamespacedName) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.m, key)
+	delete(h.owners, key)
+}
+
+// ownerSeen returns when the master first saw the owner of Lease key (a
+// Framework), on its own clock: first the first time it is asked.
+func (h *heartbeatSightings) ownerSeen(key types.NamespacedName, first time.Time) time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if at, ok := h.owners[key]; ok {
+		return at
+	}
+	h.owners[key] = first
+	return first
+}
+
+// ownerFirstSight is when the master takes a Framework it sees for the
+// first time to have appeared: now; but if the master's own recorded
+// verdict (cond, the Connected condition it wrote) already says the
+// scheduler was away, when that verdict was made, so a new leader carries
+// the failover deadline on instead of starting it again.
+func ownerFirstSight(now time.Time, cond *metav1.Condition) time.Time {
+	if cond != nil && cond.Status == metav1.ConditionFalse && !cond.LastTransitionTime.IsZero() && cond.LastTransitionTime.Time.Before(now) {
+		return cond.LastTransitionTime.Time
+	}
+	return now
 }
 
 // defaultFrameworkLeaseTTL is how long a framework's heartbeat lasts when
@@ -146,10 +173,14 @@ type frameworkLink struct {
 // judgeFramework decides whether a framework's scheduler is connected: the
 // master saw its heartbeat Lease renewed (at seenAt, on the master's clock;
 // zero: never) less than ttl ago. A framework with a built-in scheduler is
-// always connected. Disconnected since the last renewal seen (or since
-// creation, if none was ever seen) for longer than the failover timeout, it
-// is torn down.
-func judgeFramework(f *kov1.Framework, seenAt time.Time, ttl time.Duration, now time.Time) frameworkLink {
+// always connected. Disconnected since the last renewal seen (or, if none
+// was ever seen, since the master first saw the Framework, at firstSeen on
+// its own clock) for longer than the failover timeout, it is torn down.
+// Neither deadline runs from a time another host wrote: not the Lease's
+// renewTime, nor the API server's creationTimestamp, which a master that
+// is behind (or whose clock is off) may see only after the failover
+// timeout of a scheduler that has just subscribed.
+func judgeFramework(f *kov1.Framework, seenAt, firstSeen time.Time, ttl time.Duration, now time.Time) frameworkLink {
 	if f.Spec.Scheduler != nil {
 		return frameworkLink{Connected: true, Reason: kov1.FrameworkConnectedBuiltinSchedulerReason,
 			Message: "The master schedules this framework's tasks with the " + string(f.Spec.Scheduler.Policy) + " policy"}
@@ -160,7 +191,7 @@ func judgeFramework(f *kov1.Framework, seenAt time.Time, ttl time.Duration, now 
 	}
 	since := seenAt
 	if since.IsZero() {
-		since = f.CreationTimestamp.Time
+		since = firstSeen
 	}
 	failover := time.Hour
 	if f.Spec.FailoverTimeout != nil {

@@ -38,6 +38,7 @@ func TestJudgeFramework(t *testing.T) {
 	cases := map[string]struct {
 		f         *kov1.Framework
 		seenAt    time.Time // zero: never seen renewed
+		firstSeen time.Time // when the master first saw the Framework
 		connected bool
 		tornDown  bool
 		reason    string
@@ -48,15 +49,20 @@ func TestJudgeFramework(t *testing.T) {
 		"lapsed, deadline sooner than the resync": {f: fw(), seenAt: seen(57 * time.Second), reason: kov1.FrameworkConnectedHeartbeatMissingReason, recheck: 3 * time.Second},
 		"lapsed past failover":                    {f: fw(), seenAt: seen(61 * time.Second), tornDown: true, reason: kov1.FrameworkTornDownFailoverTimeoutReason},
 		"never connected, young": {f: fw(func(f *kov1.Framework) { f.CreationTimestamp = metav1.Time{Time: now.Add(-10 * time.Second)} }),
+			firstSeen: seen(10 * time.Second), reason: kov1.FrameworkConnectedHeartbeatMissingReason, recheck: unhealthyResync},
+		"never connected, old": {f: fw(), firstSeen: seen(2 * time.Hour), tornDown: true, reason: kov1.FrameworkTornDownFailoverTimeoutReason},
+		// The master, behind or with its clock off, first sees a Framework
+		// the API server stamped created two hours ago: its failover
+		// deadline runs from that sighting, not the stamp.
+		"never connected, created long ago by another clock, first seen now": {f: fw(), firstSeen: now,
 			reason: kov1.FrameworkConnectedHeartbeatMissingReason, recheck: unhealthyResync},
-		"never connected, old": {f: fw(), tornDown: true, reason: kov1.FrameworkTornDownFailoverTimeoutReason},
 		"built-in scheduler never disconnects": {f: fw(func(f *kov1.Framework) {
 			f.Spec.Scheduler = &kov1.BuiltinScheduler{Policy: kov1.SchedulingPolicyFirstFit}
 		}), connected: true, reason: kov1.FrameworkConnectedBuiltinSchedulerReason},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			got := judgeFramework(tc.f, tc.seenAt, 15*time.Second, now)
+			got := judgeFramework(tc.f, tc.seenAt, tc.firstSeen, 15*time.Second, now)
 			if got.Connected != tc.connected || got.TornDown != tc.tornDown || got.Reason != tc.reason || got.RecheckAfter != tc.recheck {
 				t.Errorf("judgeFramework = %+v, want connected=%v tornDown=%v reason=%s recheck=%s", got, tc.connected, tc.tornDown, tc.reason, tc.recheck)
 			}
@@ -64,6 +70,33 @@ func TestJudgeFramework(t *testing.T) {
 				t.Error("no message")
 			}
 		})
+	}
+}
+
+// TestOwnerFirstSight: a Framework first seen counts from now, unless the
+// master's own recorded verdict already said its scheduler was away; and a
+// sighting is kept until forgotten.
+func TestOwnerFirstSight(t *testing.T) {
+	away := &metav1.Condition{Type: kov1.FrameworkConnectedCondition, Status: metav1.ConditionFalse, LastTransitionTime: metav1.NewTime(now.Add(-time.Minute))}
+	here := &metav1.Condition{Type: kov1.FrameworkConnectedCondition, Status: metav1.ConditionTrue, LastTransitionTime: metav1.NewTime(now.Add(-time.Minute))}
+	if got := ownerFirstSight(now, nil); !got.Equal(now) {
+		t.Errorf("no verdict: %v, want now", got)
+	}
+	if got := ownerFirstSight(now, here); !got.Equal(now) {
+		t.Errorf("connected verdict: %v, want now", got)
+	}
+	if got := ownerFirstSight(now, away); !got.Equal(now.Add(-time.Minute)) {
+		t.Errorf("away verdict: %v, want its time", got)
+	}
+	h := newHeartbeatSightings()
+	k := types.NamespacedName{Namespace: "ns", Name: "fw-heartbeat"}
+	h.ownerSeen(k, now)
+	if got := h.ownerSeen(k, now.Add(time.Hour)); !got.Equal(now) {
+		t.Errorf("second sighting = %v, want the first kept", got)
+	}
+	h.forget(k)
+	if got := h.ownerSeen(k, now.Add(time.Hour)); !got.Equal(now.Add(time.Hour)) {
+		t.Errorf("after forget = %v, want a new first sighting", got)
 	}
 }
 
@@ -192,7 +225,7 @@ func TestHeartbeatWriterClockSkew(t *testing.T) {
 			if tc.agent {
 				got = judgeAgent(seenAt, condition(metav1.ConditionTrue, now), at, agentTimeout, 0).Liveness == agentReachable
 			} else {
-				got = judgeFramework(f, seenAt, leaseTTL(l), at).Connected
+				got = judgeFramework(f, seenAt, now, leaseTTL(l), at).Connected
 			}
 			if got != tc.want {
 				t.Errorf("connected/reachable = %v, want %v (renewal seen at %s, verdict at %s)", got, tc.want, seenAt, at)
