@@ -164,7 +164,7 @@ func planInMasterReturns(p *pass) plan {
 	for _, k := range sortedNNKeys(p.inMaster) {
 		o := w.offers[k]
 		fk := o.FrameworkKey()
-		if !p.placed[k] && waiting[fk.String()] && !p.placing.deferred[fk.String()] {
+		if !p.tried[k] && waiting[fk.String()] && !p.placing.deferred[fk.String()] {
 			pl.filters = append(pl.filters, refuseFilter{framework: fk, agent: o.Spec.AgentName,
 				until: w.now.Add(refuseDuration(w.frameworks[fk], nil))})
 		}

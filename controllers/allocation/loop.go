@@ -170,8 +170,10 @@ type pass struct {
 	placing builtinPlacing
 	placed  map[types.NamespacedName]bool
 	// inMaster are the offers to built-in schedulers this pass made in the
-	// master only.
+	// master only; tried are the offers a built-in scheduler bound tasks
+	// from, or tried to (a bind that met a conflict is tried again).
 	inMaster map[types.NamespacedName]bool
+	tried    map[types.NamespacedName]bool
 	// waitingSince is when this master first saw each built-in task waiting
 	// to be placed, by its own clock; a task is marked waiting only once it
 	// has waited an allocation interval.
@@ -187,6 +189,7 @@ type pass struct {
 func (l *Loop) runPass(ctx context.Context, w *world) *pass {
 	sw := newStopwatch(l.Clock)
 	p := &pass{w: w, l: l.buildLedger(w), placed: map[types.NamespacedName]bool{}, inMaster: map[types.NamespacedName]bool{},
+		tried:        map[types.NamespacedName]bool{},
 		waitingSince: l.waitingSince,
 		markAfter:    l.Options.AllocationInterval, maxTasks: maxTasksPerPass}
 	sw.lap("read")

@@ -23,7 +23,8 @@ import (
 func testPass(l *Loop, objs ...client.Object) *pass {
 	w := newWorld(now)
 	w.add(objs...)
-	return &pass{w: w, l: l.buildLedger(w), placed: map[types.NamespacedName]bool{}, waitingSince: map[types.NamespacedName]time.Time{},
+	return &pass{w: w, l: l.buildLedger(w), placed: map[types.NamespacedName]bool{}, inMaster: map[types.NamespacedName]bool{},
+		tried: map[types.NamespacedName]bool{}, waitingSince: map[types.NamespacedName]time.Time{},
 		markAfter: time.Second, maxTasks: maxTasksPerPass}
 }
 

@@ -45,6 +45,7 @@ func (l *Loop) apply(ctx context.Context, p *pass, pl plan) {
 		l.Metrics.OffersAccepted.WithLabelValues(pl.binds[i].next.FrameworkKey().String()).Inc()
 	}
 	for _, ob := range pl.bindEvents {
+		p.tried[key(ob.offer)] = true
 		var names []string
 		for _, i := range ob.binds {
 			if bound[i] {
