@@ -138,14 +138,15 @@ const TaskBoundOfferAcceptedReason = "Bound"
 // MaxTaskHistory bounds status.history; older transitions are dropped first.
 const MaxTaskHistory = 16
 
-// TaskSpec is what a framework asks to run, and from which offer.
+// TaskSpec is what a framework asks to run, and from which offer. It is
+// immutable, except offerName, which may be set once. The
+// ValidatingAdmissionPolicy kubeoffer-task-spec (config/crd/policy,
+// installed with the CRDs) enforces that on writes of the task itself, not
+// in the schema: the API server validates the whole object on every status
+// write, and transition rules here would compare the whole template each
+// time.
 //
 // +kubebuilder:validation:XValidation:rule="size(self.template.spec.containers) > 0",message="template.spec.containers must list at least one container: a Task runs a Pod and needs something to run"
-// +kubebuilder:validation:XValidation:rule="!has(oldSelf.offerName) || (has(self.offerName) && self.offerName == oldSelf.offerName)",message="offerName cannot change once set: a task is bound to the offer it accepted; create a new Task for another offer"
-// +kubebuilder:validation:XValidation:rule="self.frameworkName == oldSelf.frameworkName",message="frameworkName is immutable: a task belongs to one framework for its whole life"
-// +kubebuilder:validation:XValidation:rule="self.resources == oldSelf.resources",message="resources are immutable: create a new Task to ask for other resources"
-// +kubebuilder:validation:XValidation:rule="has(self.ports) == has(oldSelf.ports)",message="ports are immutable: create a new Task to ask for other ports"
-// +kubebuilder:validation:XValidation:rule="self.template == oldSelf.template",message="template is immutable: create a new Task to run something else"
 // +kubebuilder:validation:XValidation:rule="!has(self.template.spec.nodeName) || size(self.template.spec.nodeName) == 0",message="template.spec.nodeName must be empty: the task runs on the node of the offer it accepts; choose the node by accepting that node's offer"
 // +kubebuilder:validation:XValidation:rule="!has(self.template.spec.nodeSelector) && !has(self.template.spec.affinity)",message="template.spec.nodeSelector and affinity are not allowed: the task runs on the node of its offer; narrow the offers instead with the Framework's spec.offerConstraints.attributeSelector"
 // +kubebuilder:validation:XValidation:rule="!has(self.template.spec.priorityClassName) && !has(self.template.spec.priority) && !has(self.template.spec.preemptionPolicy)",message="template.spec.priorityClassName, priority and preemptionPolicy are not allowed: a priority would let the task's Pod displace other Pods on the node outside its offer; weights and quotas of the framework's Role decide who gets resources"
@@ -185,7 +186,6 @@ type TaskSpec struct {
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=16
-	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="ports are immutable: create a new Task to ask for other ports"
 	Ports []PortRange `json:"ports,omitempty"`
 
 	// template is the Pod the task runs. Several containers make a Mesos
