@@ -1,7 +1,8 @@
 // Package controlplane starts the real kube-apiserver and etcd that every
 // kubeoffer integration test runs against (controller-runtime's envtest),
-// with the kubeoffer CRDs installed, and the ValidatingAdmissionPolicy that
-// completes them (config/crd/policy: a Task's spec is immutable). The binaries are the ones
+// with the kubeoffer CRDs installed, and the ValidatingAdmissionPolicies
+// that complete them (config/crd/policy: a Task's spec is immutable, its
+// Pod template cannot bypass the offer). The binaries are the ones
 // hack/envtest-assets.sh builds from source into bin/envtest; nothing is
 // downloaded.
 //
@@ -118,9 +119,10 @@ func Start() (*ControlPlane, error) {
 }
 
 // installAPIPolicies creates the policies of config/crd/policy, which are
-// part of the Task API as the CRDs are, and waits until they judge: a
-// policy takes effect a moment after it is created, once the API server's
-// policy informer has it.
+// part of the Task API as the CRDs are (kubeoffer-task-spec: the spec is
+// immutable; kubeoffer-task-template: the Pod template cannot bypass the
+// offer), and waits until they judge: a policy takes effect a moment after
+// it is created, once the API server's policy informer has it.
 func (cp *ControlPlane) installAPIPolicies() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -146,8 +148,7 @@ func (cp *ControlPlane) installAPIPolicies() error {
 			}
 		}
 	}
-	// The probe: a task whose frameworkName a dry run tries to change,
-	// until the policy refuses it.
+	// The probes: a dry run that each policy refuses once it judges.
 	probe := &kubeofferv1alpha1.Task{
 		ObjectMeta: metav1.ObjectMeta{Name: "kubeoffer-policy-probe", Namespace: metav1.NamespaceDefault},
 		Spec: kubeofferv1alpha1.TaskSpec{
@@ -156,19 +157,37 @@ func (cp *ControlPlane) installAPIPolicies() error {
 			Template:      corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: "probe"}}}},
 		},
 	}
+	probes := []struct {
+		policy string
+		try    func(ctx context.Context) error
+		want   string
+	}{
+		{"kubeoffer-task-spec", func(ctx context.Context) error {
+			changed := probe.DeepCopy()
+			changed.Spec.FrameworkName = "other"
+			return cp.Client.Update(ctx, changed, client.DryRunAll)
+		}, "frameworkName is immutable"},
+		{"kubeoffer-task-template", func(ctx context.Context) error {
+			hostNetwork := probe.DeepCopy()
+			hostNetwork.ResourceVersion = ""
+			hostNetwork.Name += "-host-network"
+			hostNetwork.Spec.Template.Spec.HostNetwork = true
+			return cp.Client.Create(ctx, hostNetwork, client.DryRunAll)
+		}, "hostNetwork is not allowed"},
+	}
 	defer func() { _ = cp.Client.Delete(context.Background(), probe) }()
-	err = wait.PollUntilContextCancel(ctx, 50*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		if probe.ResourceVersion == "" {
-			_ = cp.Client.Create(ctx, probe) // the default namespace may not be there yet: again
-			return false, nil
+	for _, p := range probes {
+		err = wait.PollUntilContextCancel(ctx, 50*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+			if probe.ResourceVersion == "" {
+				_ = cp.Client.Create(ctx, probe) // the default namespace may not be there yet: again
+				return false, nil
+			}
+			err := p.try(ctx)
+			return err != nil && strings.Contains(err.Error(), p.want), nil
+		})
+		if err != nil {
+			return fmt.Errorf("waiting for policy %s to take effect: %w", p.policy, err)
 		}
-		changed := probe.DeepCopy()
-		changed.Spec.FrameworkName = "other"
-		err := cp.Client.Update(ctx, changed, client.DryRunAll)
-		return err != nil && strings.Contains(err.Error(), "frameworkName is immutable"), nil
-	})
-	if err != nil {
-		return fmt.Errorf("waiting for the policies of config/crd/policy to take effect: %w", err)
 	}
 	return nil
 }

@@ -2,8 +2,10 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -301,6 +304,16 @@ func TestCreateRejected(t *testing.T) {
 			obj:  b.MakeTask("t", ns, "fw").NoContainers().Obj(),
 			want: "template.spec.containers must list at least one container",
 		},
+		// The template's schema keeps its types, so every stored Task
+		// decodes into the Go types that the master and agentd read.
+		"template field of the wrong type": {
+			obj:  wrongType(t, b.MakeTask("t", ns, "fw").Obj(), `"true"`, "spec", "template", "spec", "containers", "0", "command"),
+			want: "spec.template.spec.containers[0].command in body must be of type array",
+		},
+		"template quantity that is not one": {
+			obj:  wrongType(t, b.MakeTask("t", ns, "fw").Obj(), `{"cpu": "lots"}`, "spec", "template", "spec", "containers", "0", "resources", "limits"),
+			want: "spec.template.spec.containers[0].resources.limits.cpu in body should match",
+		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -537,4 +550,46 @@ func rules(s map[string]any, path string) []string {
 		}
 	}
 	return out
+}
+
+// wrongType returns obj as an unstructured object whose field at path (list
+// indices as numbers) is replaced by the JSON value, which the Go types
+// could not hold.
+func wrongType(t *testing.T, obj client.Object, value string, path ...string) *unstructured.Unstructured {
+	t.Helper()
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v any
+	if err := json.Unmarshal([]byte(value), &v); err != nil {
+		t.Fatal(err)
+	}
+	var cur any = m
+	for i, p := range path {
+		last := i == len(path)-1
+		switch c := cur.(type) {
+		case map[string]any:
+			if last {
+				c[p] = v
+			} else {
+				cur = c[p]
+			}
+		case []any:
+			k, err := strconv.Atoi(p)
+			if err != nil {
+				t.Fatalf("path %v: %q is not an index", path, p)
+			}
+			if last {
+				c[k] = v
+			} else {
+				cur = c[k]
+			}
+		default:
+			t.Fatalf("path %v: nothing at %q", path, p)
+		}
+	}
+	u := &unstructured.Unstructured{Object: m}
+	u.SetGroupVersionKind(kov1.GroupVersion.WithKind("Task"))
+	return u
 }

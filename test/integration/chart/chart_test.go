@@ -160,7 +160,7 @@ func TestRenderDefaults(t *testing.T) {
 		t.Errorf("kubeoffer-framework rules %+v, config/rbac/framework_role.yaml has %+v: run make manifests", framework.Rules, wantFramework.Rules)
 	}
 	checkPolicies(t, objs, "config/policy", "kubeoffer-system", "ko-kubeoffer", 3)
-	checkPolicies(t, objs, "config/crd/policy", "kubeoffer-system", "ko-kubeoffer", 1)
+	checkPolicies(t, objs, "config/crd/policy", "kubeoffer-system", "ko-kubeoffer", 2)
 	var leases rbacv1.Role
 	find(t, objs, "Role", "ko-kubeoffer-agentd-leases", &leases)
 	if leases.Namespace != "kubeoffer-system" || len(leases.Rules) != 1 || leases.Rules[0].Resources[0] != "leases" {
@@ -200,17 +200,17 @@ func TestRenderValues(t *testing.T) {
 		t.Errorf("%d ServiceMonitors, want one for the master and one for agentd", monitors)
 	}
 	checkPolicies(t, objs, "config/policy", "ops", "ko-kubeoffer", 3)
-	checkPolicies(t, objs, "config/crd/policy", "ops", "ko-kubeoffer", 1)
+	checkPolicies(t, objs, "config/crd/policy", "ops", "ko-kubeoffer", 2)
 
 	// admissionPolicies.enabled=false leaves out the policies that confine
-	// tenants and nodes, not the one that completes the Task CRD.
+	// tenants and nodes, not those that complete the Task CRD.
 	off := render(t, "ops", "admissionPolicies.enabled=false")
 	for _, o := range off {
-		if strings.HasPrefix(o.GetKind(), "ValidatingAdmissionPolicy") && o.GetName() != "kubeoffer-task-spec" {
+		if strings.HasPrefix(o.GetKind(), "ValidatingAdmissionPolicy") && !strings.HasPrefix(o.GetName(), "kubeoffer-task-") {
 			t.Errorf("admissionPolicies.enabled=false renders %s %s", o.GetKind(), o.GetName())
 		}
 	}
-	checkPolicies(t, off, "config/crd/policy", "ops", "ko-kubeoffer", 1)
+	checkPolicies(t, off, "config/crd/policy", "ops", "ko-kubeoffer", 2)
 }
 
 // checkPolicies checks that the chart renders every policy and binding of
@@ -292,10 +292,11 @@ func TestServerSideDryRun(t *testing.T) {
 	if err := os.WriteFile(f, []byte(out), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// The control plane has the chart's kubeoffer-task-spec policy already
-	// (test/controlplane installs it with the CRDs); its matchConstraints
-	// is an atomic struct, which the API server's defaults make differ
-	// from the chart's, so the dry run takes it over instead of conflicting.
+	// The control plane has the chart's kubeoffer-task-* policies already
+	// (test/controlplane installs them with the CRDs); their
+	// matchConstraints is an atomic struct, which the API server's defaults
+	// make differ from the chart's, so the dry run takes them over instead
+	// of conflicting.
 	cmd := exec.Command("kubectl", "--kubeconfig", cp.KubeconfigPath, "apply", "--server-side", "--force-conflicts", "--dry-run=server", "-n", ns, "-f", f)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("the API server refused the chart: %v\n%s", err, b)
