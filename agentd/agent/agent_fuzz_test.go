@@ -16,8 +16,8 @@ import (
 )
 
 // FuzzBuildPod builds the Pod of a decoded task and checks that it is
-// refused exactly when the template has no containers or pins another
-// node, and otherwise that the Pod is the task's: named and owned by it,
+// refused exactly when the template has no containers, pins another node
+// or asks for what escapes the offer (escapesOffer), and otherwise that the Pod is the task's: named and owned by it,
 // labelled with it, pinned to the node, restartPolicy Never, the kill
 // grace period, every container Guaranteed (requests = limits), the
 // task's resources split so that the app containers and sidecars add up
@@ -41,7 +41,7 @@ func FuzzBuildPod(f *testing.F) {
 			t.Fatal("BuildPod modified the task")
 		}
 		tpl := task.Spec.Template.Spec
-		refuse := len(tpl.Containers) == 0 || (tpl.NodeName != "" && tpl.NodeName != node)
+		refuse := len(tpl.Containers) == 0 || (tpl.NodeName != "" && tpl.NodeName != node) || escapesOffer(&tpl) != ""
 		if (err != nil) != refuse {
 			t.Fatalf("BuildPod on %s of a template with %d containers pinned to %q: error %v", node, len(tpl.Containers), tpl.NodeName, err)
 		}

@@ -51,12 +51,18 @@ func PortEnv(ports []kov1.PortRange) []corev1.EnvVar {
 //     the kubelet's cgroups hold the task to exactly what it was granted
 //     (see containerResources for how a task's resources are split);
 //   - PORT0… env vars for the granted ports in every container.
+//
+// It refuses a template pinned to another node, without containers, or
+// asking for what would escape the offer (escapesOffer).
 func BuildPod(t *kov1.Task, node string) (*corev1.Pod, error) {
 	if n := t.Spec.Template.Spec.NodeName; n != "" && n != node {
 		return nil, fmt.Errorf("the template pins the Pod to node %q but the task is bound to node %q", n, node)
 	}
 	if len(t.Spec.Template.Spec.Containers) == 0 {
 		return nil, fmt.Errorf("the template has no containers")
+	}
+	if why := escapesOffer(&t.Spec.Template.Spec); why != "" {
+		return nil, fmt.Errorf("the template %s, which would let the task's Pod escape its offer", why)
 	}
 	tpl := t.Spec.Template.DeepCopy()
 	pod := &corev1.Pod{
@@ -96,6 +102,26 @@ func BuildPod(t *kov1.Task, node string) (*corev1.Pod, error) {
 		c.Env = append(append([]corev1.EnvVar(nil), env...), c.Env...)
 	}
 	return pod, nil
+}
+
+// escapesOffer says what in a Pod spec would let the Pod bypass the offer
+// its task was bound from, or "". The kubeoffer-task-template admission
+// policy refuses such a task when it is created; agentd checks again
+// because a policy judges only once the API server has loaded it, and a
+// task created before (just after an install) or with the policy removed
+// must not launch on the host network or with a priority all the same.
+func escapesOffer(s *corev1.PodSpec) string {
+	switch {
+	case s.HostNetwork:
+		return "asks for the host network"
+	case s.PriorityClassName != "" || s.Priority != nil || s.PreemptionPolicy != nil:
+		return "sets a priority"
+	case len(s.NodeSelector) > 0 || s.Affinity != nil:
+		return "selects nodes"
+	case len(s.Overhead) > 0:
+		return "sets its own overhead"
+	}
+	return ""
 }
 
 // killGrace is the task's kill grace period in seconds (default 30).

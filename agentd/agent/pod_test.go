@@ -60,6 +60,39 @@ func TestBuildPodRefusesAnotherNode(t *testing.T) {
 	}
 }
 
+// TestBuildPodRefusesEscapes: what the kubeoffer-task-template policy
+// refuses at creation, agentd refuses at launch, for a task the policy
+// never judged.
+func TestBuildPodRefusesEscapes(t *testing.T) {
+	for name, tc := range map[string]struct {
+		spec func(s *corev1.PodSpec)
+		want string // "" for a Pod
+	}{
+		"a plain template":       {func(*corev1.PodSpec) {}, ""},
+		"an empty node selector": {func(s *corev1.PodSpec) { s.NodeSelector = map[string]string{} }, ""},
+		"the host network":       {func(s *corev1.PodSpec) { s.HostNetwork = true }, "asks for the host network"},
+		"a priority class":       {func(s *corev1.PodSpec) { s.PriorityClassName = "system-node-critical" }, "sets a priority"},
+		"a priority":             {func(s *corev1.PodSpec) { s.Priority = ptr.To[int32](1000) }, "sets a priority"},
+		"a preemption policy":    {func(s *corev1.PodSpec) { s.PreemptionPolicy = ptr.To(corev1.PreemptNever) }, "sets a priority"},
+		"a node selector":        {func(s *corev1.PodSpec) { s.NodeSelector = map[string]string{"zone": "a"} }, "selects nodes"},
+		"an affinity":            {func(s *corev1.PodSpec) { s.Affinity = &corev1.Affinity{} }, "selects nodes"},
+		"an overhead":            {func(s *corev1.PodSpec) { s.Overhead = b.Resources("cpu", "1") }, "sets its own overhead"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			task := b.MakeTask("web", "ns", "fw").Bound("node-1", kov1.TaskStaging).PodSpec(tc.spec).Obj()
+			pod, err := BuildPod(task, "node-1")
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.want != "" && err == nil:
+				t.Fatalf("built %+v, want a refusal that %s", pod.Spec, tc.want)
+			case tc.want != "" && !strings.Contains(err.Error(), tc.want):
+				t.Fatalf("error %q, want it to say the template %s", err, tc.want)
+			}
+		})
+	}
+}
+
 func TestContainerResources(t *testing.T) {
 	always := ptr.To(corev1.ContainerRestartPolicyAlways)
 	cases := map[string]struct {

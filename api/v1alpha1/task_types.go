@@ -138,19 +138,14 @@ const TaskBoundOfferAcceptedReason = "Bound"
 // MaxTaskHistory bounds status.history; older transitions are dropped first.
 const MaxTaskHistory = 16
 
-// TaskSpec is what a framework asks to run, and from which offer.
-//
-// +kubebuilder:validation:XValidation:rule="size(self.template.spec.containers) > 0",message="template.spec.containers must list at least one container: a Task runs a Pod and needs something to run"
-// +kubebuilder:validation:XValidation:rule="!has(oldSelf.offerName) || (has(self.offerName) && self.offerName == oldSelf.offerName)",message="offerName cannot change once set: a task is bound to the offer it accepted; create a new Task for another offer"
-// +kubebuilder:validation:XValidation:rule="self.frameworkName == oldSelf.frameworkName",message="frameworkName is immutable: a task belongs to one framework for its whole life"
-// +kubebuilder:validation:XValidation:rule="self.resources == oldSelf.resources",message="resources are immutable: create a new Task to ask for other resources"
-// +kubebuilder:validation:XValidation:rule="has(self.ports) == has(oldSelf.ports)",message="ports are immutable: create a new Task to ask for other ports"
-// +kubebuilder:validation:XValidation:rule="self.template == oldSelf.template",message="template is immutable: create a new Task to run something else"
-// +kubebuilder:validation:XValidation:rule="!has(self.template.spec.nodeName) || size(self.template.spec.nodeName) == 0",message="template.spec.nodeName must be empty: the task runs on the node of the offer it accepts; choose the node by accepting that node's offer"
-// +kubebuilder:validation:XValidation:rule="!has(self.template.spec.nodeSelector) && !has(self.template.spec.affinity)",message="template.spec.nodeSelector and affinity are not allowed: the task runs on the node of its offer; narrow the offers instead with the Framework's spec.offerConstraints.attributeSelector"
-// +kubebuilder:validation:XValidation:rule="!has(self.template.spec.priorityClassName) && !has(self.template.spec.priority) && !has(self.template.spec.preemptionPolicy)",message="template.spec.priorityClassName, priority and preemptionPolicy are not allowed: a priority would let the task's Pod displace other Pods on the node outside its offer; weights and quotas of the framework's Role decide who gets resources"
-// +kubebuilder:validation:XValidation:rule="!has(self.template.spec.hostNetwork) || !self.template.spec.hostNetwork",message="template.spec.hostNetwork is not allowed: on the host network the task could bind any host port, not only the ports its offer granted; declare the ports the task needs in spec.ports"
-// +kubebuilder:validation:XValidation:rule="!has(self.template.spec.overhead)",message="template.spec.overhead is set by the cluster from the Pod's RuntimeClass, not by the task: remove it"
+// TaskSpec is what a framework asks to run, and from which offer. It is
+// immutable, except offerName, which may be set once, and its Pod template
+// cannot bypass the offer. Two ValidatingAdmissionPolicies hold those rules
+// (config/crd/policy, installed with the CRDs), not the schema: the API
+// server validates the whole object on every status write, and the rules
+// here would run, and compare the whole template, each time.
+// kubeoffer-task-spec judges updates of the task (not of its status),
+// kubeoffer-task-template its creation.
 type TaskSpec struct {
 	// frameworkName is the Framework, in this namespace, the task belongs to.
 	// +required
@@ -185,12 +180,14 @@ type TaskSpec struct {
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=16
-	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="ports are immutable: create a new Task to ask for other ports"
 	Ports []PortRange `json:"ports,omitempty"`
 
 	// template is the Pod the task runs. Several containers make a Mesos
 	// task group. agentd pins it to the agent's node and sets requests and
-	// limits from resources.
+	// limits from resources. Its schema keeps only the Pod spec's types:
+	// the Pod API checks the rest (required fields, names, duplicate
+	// containers) when agentd creates the Pod, and a Pod it refuses ends
+	// the task in Error (PodRejected) with its message before anything runs.
 	// +required
 	Template corev1.PodTemplateSpec `json:"template"`
 
@@ -307,9 +304,11 @@ type TaskStatus struct {
 // offer's node, held to the task's resources. Deleting a Task kills it.
 //
 // The Pod template cannot bypass the offer: nodeName, nodeSelector, affinity,
-// priority, hostNetwork and overhead are refused, and host ports a container
-// asks for must be among spec.ports (a task that asks for others ends in
-// Error before anything runs).
+// priority, hostNetwork and overhead are refused (by the
+// kubeoffer-task-template policy, when the task is created), and host ports
+// a container asks for must be among spec.ports (a task that asks for
+// others ends in Error before anything runs). A template the Pod API
+// refuses ends the task in Error with the API server's message.
 //
 // Tasks can be listed by field: spec.frameworkName, status.agentName and
 // status.state (e.g. kubectl get tasks --field-selector status.state=Running);

@@ -1,5 +1,5 @@
 // Command crdpostprocess finishes the CRDs controller-gen generates, for
-// two things markers cannot express:
+// what markers cannot express:
 //
 //  1. Bounded quantities. Every resource quantity (a corev1.ResourceList
 //     value) gets maxLength 64. Without a bound, the API server's CEL cost
@@ -17,6 +17,17 @@
 // descriptions below each embedded core type (they are `kubectl explain pod`'s
 // to give) and keeps kubeoffer's own field docs, so `make manifests` produces
 // CRDs that apply with plain `kubectl apply -f`.
+//
+//  4. A types-only Pod template. Below the Task's spec.template.spec the
+//     schema keeps what makes every stored Task decode into the Go types
+//     (types, integer formats, int-or-string and the quantity pattern), so
+//     unknown fields are still pruned and a wrongly typed field still
+//     refused, and loses what only the Pod API needs to check: required
+//     fields, list-map keys, list and map types, defaults. The API server
+//     then neither defaults the template nor keys its lists on each write
+//     (a write to a Task cost 4-6x one to a Pod, issue #15); the Pod agentd
+//     creates from it is validated in full, and a Pod the API server
+//     refuses ends the task in Error with its message.
 //
 // Usage: go run ./hack/crdpostprocess FILE...
 package main
@@ -36,9 +47,21 @@ var embedded = map[string]map[string]string{
 	"Task": {
 		"spec.template": "template is the Pod the task runs (a Pod template: metadata and spec, " +
 			"as in a Deployment; see `kubectl explain pod.spec`). Several containers make a Mesos task group. " +
-			"agentd pins it to the agent's node, sets requests = limits = the task's resources, and restartPolicy Never.",
+			"agentd pins it to the agent's node, sets requests = limits = the task's resources, and restartPolicy Never. " +
+			"Only the Pod spec's types are checked here: the Pod API checks the rest when agentd creates the Pod, " +
+			"and a Pod it refuses ends the task in Error (reason PodRejected) with the API server's message.",
 	},
 }
+
+// typesOnly lists, per CRD kind, the property paths whose schemas below
+// keep only what decoding needs.
+var typesOnly = map[string][]string{
+	"Task": {"spec.template.spec"},
+}
+
+// podAPIOnly are the schema keywords typesOnly drops: what the Pod API
+// checks when the Pod is created, and a decoder does not need.
+var podAPIOnly = []string{"required", "default", "x-kubernetes-list-type", "x-kubernetes-list-map-keys", "x-kubernetes-map-type"}
 
 // selectors lists, per CRD kind, the property paths of LabelSelectors to bound.
 var selectors = map[string][]string{
@@ -91,6 +114,15 @@ func trimFile(path string) error {
 			if err := boundSelector(sel); err != nil {
 				return fmt.Errorf("bounding %s: %w", p, err)
 			}
+		}
+	}
+	for _, v := range versions {
+		for _, p := range typesOnly[kind] {
+			prop := property(lookup(v, "schema", "openAPIV3Schema"), p)
+			if prop == nil {
+				return fmt.Errorf("kind %s has no property %s", kind, p)
+			}
+			keepTypes(prop)
 		}
 	}
 	paths := embedded[kind]
@@ -176,6 +208,33 @@ func boundQuantities(v any) {
 	case []any:
 		for _, child := range t {
 			boundQuantities(child)
+		}
+	}
+}
+
+// keepTypes removes the podAPIOnly keywords from a schema and every schema
+// below it (properties, items, additionalProperties, anyOf).
+func keepTypes(schema map[string]any) {
+	for _, k := range podAPIOnly {
+		delete(schema, k)
+	}
+	if props, ok := schema["properties"].(map[string]any); ok {
+		for _, p := range props {
+			if m, ok := p.(map[string]any); ok {
+				keepTypes(m)
+			}
+		}
+	}
+	for _, k := range []string{"items", "additionalProperties"} {
+		if m, ok := schema[k].(map[string]any); ok {
+			keepTypes(m)
+		}
+	}
+	if alts, ok := schema["anyOf"].([]any); ok {
+		for _, a := range alts {
+			if m, ok := a.(map[string]any); ok {
+				keepTypes(m)
+			}
 		}
 	}
 }

@@ -1,6 +1,8 @@
 // Package controlplane starts the real kube-apiserver and etcd that every
 // kubeoffer integration test runs against (controller-runtime's envtest),
-// with the kubeoffer CRDs installed. The binaries are the ones
+// with the kubeoffer CRDs installed, and the ValidatingAdmissionPolicies
+// that complete them (config/crd/policy: a Task's spec is immutable, its
+// Pod template cannot bypass the offer). The binaries are the ones
 // hack/envtest-assets.sh builds from source into bin/envtest; nothing is
 // downloaded.
 //
@@ -15,6 +17,7 @@
 package controlplane
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -27,17 +30,22 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/yaml"
 
 	kubeofferv1alpha1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
 )
 
-// ControlPlane is a running kube-apiserver + etcd with the kubeoffer CRDs.
+// ControlPlane is a running kube-apiserver + etcd with the kubeoffer CRDs
+// and their policy.
 type ControlPlane struct {
 	// Config reaches the API server as a cluster admin.
 	Config *rest.Config
@@ -69,7 +77,8 @@ func Scheme() *k8sruntime.Scheme {
 	return s
 }
 
-// Start brings up a control plane with the CRDs from config/crd/bases.
+// Start brings up a control plane with the CRDs from config/crd/bases and
+// the policies of config/crd/policy, in force when it returns.
 // KUBEBUILDER_ASSETS overrides where the binaries are (default bin/envtest).
 func Start() (*ControlPlane, error) {
 	root := RepoRoot()
@@ -102,7 +111,85 @@ func Start() (*ControlPlane, error) {
 		_ = env.Stop()
 		return nil, err
 	}
+	if err := cp.installAPIPolicies(); err != nil {
+		_ = cp.Stop()
+		return nil, err
+	}
 	return cp, nil
+}
+
+// installAPIPolicies creates the policies of config/crd/policy, which are
+// part of the Task API as the CRDs are (kubeoffer-task-spec: the spec is
+// immutable; kubeoffer-task-template: the Pod template cannot bypass the
+// offer), and waits until they judge: a policy takes effect a moment after
+// it is created, once the API server's policy informer has it.
+func (cp *ControlPlane) installAPIPolicies() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	files, err := filepath.Glob(filepath.Join(RepoRoot(), "config", "crd", "policy", "*.yaml"))
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		for _, doc := range bytes.Split(data, []byte("\n---\n")) {
+			u := &unstructured.Unstructured{}
+			if err := yaml.Unmarshal(doc, &u.Object); err != nil {
+				return fmt.Errorf("%s: %w", f, err)
+			}
+			if len(u.Object) == 0 {
+				continue
+			}
+			if err := cp.Client.Create(ctx, u); err != nil && !apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("%s: creating %s %s: %w", f, u.GetKind(), u.GetName(), err)
+			}
+		}
+	}
+	// The probes: a dry run that each policy refuses once it judges.
+	probe := &kubeofferv1alpha1.Task{
+		ObjectMeta: metav1.ObjectMeta{Name: "kubeoffer-policy-probe", Namespace: metav1.NamespaceDefault},
+		Spec: kubeofferv1alpha1.TaskSpec{
+			FrameworkName: "probe",
+			Resources:     corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1m"), corev1.ResourceMemory: resource.MustParse("1Mi")},
+			Template:      corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: "probe"}}}},
+		},
+	}
+	probes := []struct {
+		policy string
+		try    func(ctx context.Context) error
+		want   string
+	}{
+		{"kubeoffer-task-spec", func(ctx context.Context) error {
+			changed := probe.DeepCopy()
+			changed.Spec.FrameworkName = "other"
+			return cp.Client.Update(ctx, changed, client.DryRunAll)
+		}, "frameworkName is immutable"},
+		{"kubeoffer-task-template", func(ctx context.Context) error {
+			hostNetwork := probe.DeepCopy()
+			hostNetwork.ResourceVersion = ""
+			hostNetwork.Name += "-host-network"
+			hostNetwork.Spec.Template.Spec.HostNetwork = true
+			return cp.Client.Create(ctx, hostNetwork, client.DryRunAll)
+		}, "hostNetwork is not allowed"},
+	}
+	defer func() { _ = cp.Client.Delete(context.Background(), probe) }()
+	for _, p := range probes {
+		err = wait.PollUntilContextCancel(ctx, 50*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+			if probe.ResourceVersion == "" {
+				_ = cp.Client.Create(ctx, probe) // the default namespace may not be there yet: again
+				return false, nil
+			}
+			err := p.try(ctx)
+			return err != nil && strings.Contains(err.Error(), p.want), nil
+		})
+		if err != nil {
+			return fmt.Errorf("waiting for policy %s to take effect: %w", p.policy, err)
+		}
+	}
+	return nil
 }
 
 // Stop shuts the control plane down. It is safe to call more than once.

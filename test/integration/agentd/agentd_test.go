@@ -293,6 +293,41 @@ func TestPodSecurityRefusal(t *testing.T) {
 	}
 }
 
+// TestPodAPIRefusal: the Task CRD keeps only the template's types, so a
+// template the Pod API refuses (duplicate or malformed container names, a
+// container without an image) is accepted as a Task; agentd's Pod create
+// is refused, and the task ends in Error with the API server's message
+// before anything runs.
+func TestPodAPIRefusal(t *testing.T) {
+	ns := cp.Namespace(t)
+	node := addNode(t, ns, "node", b.Resources("cpu", "4", "memory", "4Gi"), nil)
+	ad := startAgentd(t, node, nil)
+	cases := map[string]struct {
+		spec func(s *corev1.PodSpec)
+		want string // the Pod API's message
+	}{
+		"duplicate-names": {func(s *corev1.PodSpec) { s.Containers = append(s.Containers, s.Containers[0]) }, `spec.containers[1].name: Duplicate value: "main"`},
+		"bad-name":        {func(s *corev1.PodSpec) { s.Containers[0].Name = "Main_1" }, `spec.containers[0].name: Invalid value: "Main_1"`},
+		"no-image":        {func(s *corev1.PodSpec) { s.Containers[0].Image = "" }, "spec.containers[0].image: Required value"},
+	}
+	for name, tc := range cases {
+		bind(t, b.MakeTask(name, ns, "fw").PodSpec(tc.spec).Obj(), node)
+	}
+	for name, tc := range cases {
+		tk := harness.WaitTask(t, cp.Client, ns, name, kov1.TaskError)
+		if tk.Status.Reason != kov1.TaskReasonPodRejected || !strings.Contains(tk.Status.Message, "The API server refused the task's Pod") ||
+			!strings.Contains(tk.Status.Message, tc.want) {
+			t.Errorf("%s: reason %q message %q; want PodRejected with the API server's %q", name, tk.Status.Reason, tk.Status.Message, tc.want)
+		}
+		if len(pods(t, ns, name)) != 0 {
+			t.Errorf("%s: a refused Pod exists", name)
+		}
+	}
+	if got := testutil.ToFloat64(ad.Metrics.Launches.WithLabelValues("rejected")); got != float64(len(cases)) {
+		t.Errorf("rejected launches = %v, want %d", got, len(cases))
+	}
+}
+
 // TestKillWithGrace: deleting a running Task stops its Pod with the task's
 // kill grace period; the task is Killing, then Killed, then gone.
 func TestKillWithGrace(t *testing.T) {

@@ -2,12 +2,20 @@ package api
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
@@ -296,6 +304,16 @@ func TestCreateRejected(t *testing.T) {
 			obj:  b.MakeTask("t", ns, "fw").NoContainers().Obj(),
 			want: "template.spec.containers must list at least one container",
 		},
+		// The template's schema keeps its types, so every stored Task
+		// decodes into the Go types that the master and agentd read.
+		"template field of the wrong type": {
+			obj:  wrongType(t, b.MakeTask("t", ns, "fw").Obj(), `"true"`, "spec", "template", "spec", "containers", "0", "command"),
+			want: "spec.template.spec.containers[0].command in body must be of type array",
+		},
+		"template quantity that is not one": {
+			obj:  wrongType(t, b.MakeTask("t", ns, "fw").Obj(), `{"cpu": "lots"}`, "spec", "template", "spec", "containers", "0", "resources", "limits"),
+			want: "spec.template.spec.containers[0].resources.limits.cpu in body should match",
+		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -374,7 +392,7 @@ func TestUpdateRejected(t *testing.T) {
 			want: "offerName cannot change once set"},
 		"task frameworkName": {create: newTask, mutate: task(func(t *kov1.Task) { t.Spec.FrameworkName = "other" }),
 			want: "frameworkName is immutable"},
-		"task resources": {create: newTask, mutate: task(func(t *kov1.Task) { t.Spec.Resources = b.Resources("cpu", "2") }),
+		"task resources": {create: newTask, mutate: task(func(t *kov1.Task) { t.Spec.Resources = b.Resources("cpu", "2", "memory", "64Mi") }),
 			want: "resources are immutable"},
 		"task ports": {create: newTask, mutate: task(func(t *kov1.Task) { t.Spec.Ports = []kov1.PortRange{{Begin: 31005, End: 31005}} }),
 			want: "ports are immutable"},
@@ -475,4 +493,103 @@ func TestAllowedUpdates(t *testing.T) {
 			t.Fatalf("setting an agent's maintenance to %s: %v", m, err)
 		}
 	}
+}
+
+// TestStatusWritesSkipSpecRules: the rules that hold a Task's spec
+// immutable are not in the CRD's schema, which the API server evaluates on
+// every status write too, but in the kubeoffer-task-spec policy, which
+// judges writes of tasks and not of tasks/status (TestUpdateRejected shows
+// it refuses what the schema refused).
+func TestStatusWritesSkipSpecRules(t *testing.T) {
+	ctx := context.Background()
+	crd := &unstructured.Unstructured{}
+	crd.SetGroupVersionKind(schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"})
+	if err := cp.Client.Get(ctx, client.ObjectKey{Name: "tasks.kubeoffer.io"}, crd); err != nil {
+		t.Fatal(err)
+	}
+	versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
+	for _, v := range versions {
+		spec, _, _ := unstructured.NestedMap(v.(map[string]any), "schema", "openAPIV3Schema", "properties", "spec")
+		if spec == nil {
+			t.Fatal("the Task CRD has no spec schema")
+		}
+		for _, rule := range rules(spec, "spec") {
+			if strings.Contains(rule, "oldSelf") {
+				t.Errorf("the Task CRD has a transition rule on its spec, which every status write evaluates: %s", rule)
+			}
+		}
+	}
+	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{}
+	if err := cp.Client.Get(ctx, client.ObjectKey{Name: "kubeoffer-task-spec"}, policy); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range policy.Spec.MatchConstraints.ResourceRules {
+		if !slices.Equal(r.Resources, []string{"tasks"}) {
+			t.Errorf("kubeoffer-task-spec matches %v, want tasks only: tasks/status writes cannot change the spec", r.Resources)
+		}
+	}
+}
+
+// rules lists the x-kubernetes-validations rules in a schema and below it,
+// each prefixed with its path.
+func rules(s map[string]any, path string) []string {
+	var out []string
+	vs, _, _ := unstructured.NestedSlice(s, "x-kubernetes-validations")
+	for _, v := range vs {
+		out = append(out, path+": "+fmt.Sprint(v.(map[string]any)["rule"]))
+	}
+	props, _, _ := unstructured.NestedMap(s, "properties")
+	for name, p := range props {
+		if m, ok := p.(map[string]any); ok {
+			out = append(out, rules(m, path+"."+name)...)
+		}
+	}
+	for _, k := range []string{"items", "additionalProperties"} {
+		if m, ok := s[k].(map[string]any); ok {
+			out = append(out, rules(m, path+"[]")...)
+		}
+	}
+	return out
+}
+
+// wrongType returns obj as an unstructured object whose field at path (list
+// indices as numbers) is replaced by the JSON value, which the Go types
+// could not hold.
+func wrongType(t *testing.T, obj client.Object, value string, path ...string) *unstructured.Unstructured {
+	t.Helper()
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v any
+	if err := json.Unmarshal([]byte(value), &v); err != nil {
+		t.Fatal(err)
+	}
+	var cur any = m
+	for i, p := range path {
+		last := i == len(path)-1
+		switch c := cur.(type) {
+		case map[string]any:
+			if last {
+				c[p] = v
+			} else {
+				cur = c[p]
+			}
+		case []any:
+			k, err := strconv.Atoi(p)
+			if err != nil {
+				t.Fatalf("path %v: %q is not an index", path, p)
+			}
+			if last {
+				c[k] = v
+			} else {
+				cur = c[k]
+			}
+		default:
+			t.Fatalf("path %v: nothing at %q", path, p)
+		}
+	}
+	u := &unstructured.Unstructured{Object: m}
+	u.SetGroupVersionKind(kov1.GroupVersion.WithKind("Task"))
+	return u
 }

@@ -159,7 +159,8 @@ func TestRenderDefaults(t *testing.T) {
 	if !equality.Semantic.DeepEqual(framework.Rules, wantFramework.Rules) {
 		t.Errorf("kubeoffer-framework rules %+v, config/rbac/framework_role.yaml has %+v: run make manifests", framework.Rules, wantFramework.Rules)
 	}
-	checkPolicies(t, objs, "kubeoffer-system", "ko-kubeoffer")
+	checkPolicies(t, objs, "config/policy", "kubeoffer-system", "ko-kubeoffer", 3)
+	checkPolicies(t, objs, "config/crd/policy", "kubeoffer-system", "ko-kubeoffer", 2)
 	var leases rbacv1.Role
 	find(t, objs, "Role", "ko-kubeoffer-agentd-leases", &leases)
 	if leases.Namespace != "kubeoffer-system" || len(leases.Rules) != 1 || leases.Rules[0].Resources[0] != "leases" {
@@ -198,21 +199,27 @@ func TestRenderValues(t *testing.T) {
 	if monitors != 2 {
 		t.Errorf("%d ServiceMonitors, want one for the master and one for agentd", monitors)
 	}
-	checkPolicies(t, objs, "ops", "ko-kubeoffer")
+	checkPolicies(t, objs, "config/policy", "ops", "ko-kubeoffer", 3)
+	checkPolicies(t, objs, "config/crd/policy", "ops", "ko-kubeoffer", 2)
 
-	for _, o := range render(t, "ops", "admissionPolicies.enabled=false") {
-		if strings.HasPrefix(o.GetKind(), "ValidatingAdmissionPolicy") {
+	// admissionPolicies.enabled=false leaves out the policies that confine
+	// tenants and nodes, not those that complete the Task CRD.
+	off := render(t, "ops", "admissionPolicies.enabled=false")
+	for _, o := range off {
+		if strings.HasPrefix(o.GetKind(), "ValidatingAdmissionPolicy") && !strings.HasPrefix(o.GetName(), "kubeoffer-task-") {
 			t.Errorf("admissionPolicies.enabled=false renders %s %s", o.GetKind(), o.GetName())
 		}
 	}
+	checkPolicies(t, off, "config/crd/policy", "ops", "ko-kubeoffer", 2)
 }
 
 // checkPolicies checks that the chart renders every policy and binding of
-// config/policy as it is there, except for the service accounts, which
-// are the release's (ns, prefix-master and prefix-agentd).
-func checkPolicies(t *testing.T, objs []*unstructured.Unstructured, ns, prefix string) {
+// dir (config/policy or config/crd/policy) as it is there, except for the
+// service accounts, which are the release's (ns, prefix-master and
+// prefix-agentd), and that dir holds that many policies.
+func checkPolicies(t *testing.T, objs []*unstructured.Unstructured, dir, ns, prefix string, policies int) {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(controlplane.RepoRoot(), "config", "policy", "*.yaml"))
+	files, err := filepath.Glob(filepath.Join(controlplane.RepoRoot(), dir, "*.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,8 +247,8 @@ func checkPolicies(t *testing.T, objs []*unstructured.Unstructured, ns, prefix s
 			n++
 		}
 	}
-	if n != 6 {
-		t.Errorf("config/policy has %d policies and bindings, want 3 of each", n)
+	if n != 2*policies {
+		t.Errorf("%s has %d policies and bindings, want %d of each", dir, n, policies)
 	}
 	for _, o := range objs {
 		spec, _ := yaml.Marshal(o.Object["spec"])
@@ -285,7 +292,12 @@ func TestServerSideDryRun(t *testing.T) {
 	if err := os.WriteFile(f, []byte(out), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("kubectl", "--kubeconfig", cp.KubeconfigPath, "apply", "--server-side", "--dry-run=server", "-n", ns, "-f", f)
+	// The control plane has the chart's kubeoffer-task-* policies already
+	// (test/controlplane installs them with the CRDs); their
+	// matchConstraints is an atomic struct, which the API server's defaults
+	// make differ from the chart's, so the dry run takes them over instead
+	// of conflicting.
+	cmd := exec.Command("kubectl", "--kubeconfig", cp.KubeconfigPath, "apply", "--server-side", "--force-conflicts", "--dry-run=server", "-n", ns, "-f", f)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("the API server refused the chart: %v\n%s", err, b)
 	}
