@@ -155,7 +155,9 @@ type TaskSpec struct {
 
 	// offerName is the ResourceOffer, in this namespace, the task accepts.
 	// Setting it is Mesos's ACCEPT. Leave it empty for a framework with a
-	// built-in scheduler, which sets it. It cannot change once set.
+	// built-in scheduler: the master places and binds the task itself, and
+	// this field stays empty (status.offerName and status.agentName say
+	// where it went). It cannot change once set.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	OfferName string `json:"offerName,omitempty"`
@@ -244,10 +246,12 @@ type TaskStatus struct {
 	// +kubebuilder:validation:MaxLength=253
 	AgentName string `json:"agentName,omitempty"`
 
-	// offerName is the offer the master bound the task from: spec.offerName,
-	// or, for a task of a built-in scheduler (spec.offerName left empty),
-	// the offer of the framework the master placed it on. The master binds
-	// such a task in one status write.
+	// offerName is the ResourceOffer the master bound the task from:
+	// spec.offerName, or, for a task of a built-in scheduler (spec.offerName
+	// left empty), the offer object of the framework the master placed it
+	// on, if the offer was an object; empty when the master placed the task
+	// on an offer that lived in the master only. Either way the master binds
+	// a built-in task in one status write.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	OfferName string `json:"offerName,omitempty"`
