@@ -13,14 +13,18 @@
 //  1. declines (declines.go): declined offers are deleted and refuse
 //     filters installed;
 //  2. placements (builtin.go): the built-in schedulers place their waiting
-//     tasks on their offers;
+//     tasks on the offers they hold, and bind them in one write each;
 //  3. admission (admit.go): tasks naming an offer are bound, or ended with
 //     a reason;
 //  4. returns (builtin.go): the built-in schedulers answer the offers they
 //     are done with;
 //  5. rescinds (rescind.go): offers that must go are withdrawn;
-//  6. offers (offers.go): the allocator's new offers are made, and built-in
-//     frameworks left without one mark their tasks waiting;
+//  6. offers (offers.go): the allocator's new offers are made: objects for
+//     the frameworks that schedule themselves; for the built-in schedulers,
+//     offers that live in the master for the rest of the pass, on which
+//     they place and bind their tasks at once (builtin.go) before the rest
+//     goes back to the pool; built-in tasks nothing holds are marked
+//     waiting once they have waited an allocation interval;
 //  7. status (status.go, rolestatus.go): the status the loop owns is
 //     written where it changed, and the gauges set (metrics.go).
 //
@@ -33,6 +37,10 @@
 // next step decides on what is really there. The ledger is built once per
 // pass and kept in step in place; it always equals one built afresh from
 // the world as it then is.
+//
+// A pass decides on at most maxTasksPerPass tasks in each of placement and
+// admission; one that leaves work is followed at once by the next, so a
+// burst streams through short passes.
 //
 // # Batched writes
 //
