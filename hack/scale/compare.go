@@ -307,11 +307,7 @@ func isLease(key string) bool {
 // ("PUT tasks/status"), every response code included (a conflict costs
 // too); watches are left out.
 func apiRequests(cfg *rest.Config) (map[string]float64, error) {
-	rc, err := rest.HTTPClientFor(cfg)
-	if err != nil {
-		return nil, err
-	}
-	m, err := scrape(func() (*http.Response, error) { return rc.Get(strings.TrimSuffix(cfg.Host, "/") + "/metrics") })
+	m, err := apiServerMetrics(cfg)
 	if err != nil {
 		return nil, err
 	}

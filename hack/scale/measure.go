@@ -65,13 +65,18 @@ func scrape(get func() (*http.Response, error)) (map[string]float64, error) {
 	return out, sc.Err()
 }
 
-// apiWrites sums the API server's mutating requests, by resource.
-func apiWrites(cfg *rest.Config) (map[string]float64, error) {
+// apiServerMetrics scrapes the API server's /metrics.
+func apiServerMetrics(cfg *rest.Config) (map[string]float64, error) {
 	rc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		return nil, err
 	}
-	m, err := scrape(func() (*http.Response, error) { return rc.Get(strings.TrimSuffix(cfg.Host, "/") + "/metrics") })
+	return scrape(func() (*http.Response, error) { return rc.Get(strings.TrimSuffix(cfg.Host, "/") + "/metrics") })
+}
+
+// apiWrites sums the API server's mutating requests, by resource.
+func apiWrites(cfg *rest.Config) (map[string]float64, error) {
+	m, err := apiServerMetrics(cfg)
 	if err != nil {
 		return nil, err
 	}
