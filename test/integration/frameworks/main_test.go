@@ -36,7 +36,21 @@ func TestMain(m *testing.M) {
 // hostname.
 func cluster(t *testing.T, ns string, alloc corev1.ResourceList, names ...string) []string {
 	t.Helper()
+	startMaster(t)
+	return addAgents(t, ns, alloc, names...)
+}
+
+// startMaster starts the master alone, for a test that must have its
+// frameworks and tasks seen before any agent can be offered.
+func startMaster(t *testing.T) {
+	t.Helper()
 	harness.StartMaster(t, cp, harness.MasterConfig{OfferTimeout: time.Hour, AgentLeaseNamespace: harness.AgentLeaseNamespace, AgentTimeout: time.Minute})
+}
+
+// addAgents adds, for each node, a Node, an agentd and the kubelet double,
+// as cluster does.
+func addAgents(t *testing.T, ns string, alloc corev1.ResourceList, names ...string) []string {
+	t.Helper()
 	var nodes []string
 	for _, n := range names {
 		node := harness.AddNode(t, cp, ns, n, alloc, map[string]string{corev1.LabelHostname: ns + "-" + n})
