@@ -117,7 +117,9 @@ type Report struct {
 	// write by process.
 	APIWriteCeilingCost Cost    `json:"apiWriteCeilingCost"`
 	Points              []Point `json:"points"`
-	AgentCPU, AgentM    string  `json:"-"`
+	// Memory is the memory point (-memory), if it ran.
+	Memory           *Memory `json:"memory,omitempty"`
+	AgentCPU, AgentM string  `json:"-"`
 }
 
 func main() {
@@ -131,9 +133,14 @@ func main() {
 	out := flag.String("out", "", "Results folder (default results/<timestamp>).")
 	flag.Var(&masterArgs, "master-arg", "An extra flag for the master, e.g. -master-arg=--zap-log-level=1 (repeatable).")
 	limitsFlag := flag.String("limits", "default,unthrottled", "Comma-separated client-limit settings the master and kube-scheduler both run with, in turn: default (each its shipped default) and unthrottled (--kube-api-qps=5000 --kube-api-burst=10000). The phases after the bursts run at the first.")
+	memoryFlag := flag.String("memory", "", "A memory point after the grid, as <agents>x<tasks> (e.g. 10000x100000): every task bound through one built-in framework, one agent a real agentd; reports the master's and agentd's peak memory. Empty: none.")
 	flag.Parse()
 	var err error
 	if limits, err = parseLimits(*limitsFlag); err != nil {
+		fail(err)
+	}
+	memAgents, memTasks, err := parseMemory(*memoryFlag)
+	if err != nil {
 		fail(err)
 	}
 	ctrl.SetLogger(zap.New(zap.Level(zapcore.Level(2))))
@@ -159,8 +166,20 @@ func main() {
 			printPoint(p)
 		}
 	}
-	fmt.Printf("== API server write ceiling: %.0f writes/s (%d writers creating ConfigMaps, no client-side limit); per write: %s\n",
-		rep.APIWriteCeiling, ceilingWriters, costLine(rep.APIWriteCeilingCost))
+	if len(rep.Points) > 0 {
+		fmt.Printf("== API server write ceiling: %.0f writes/s (%d writers creating ConfigMaps, no client-side limit); per write: %s\n",
+			rep.APIWriteCeiling, ceilingWriters, costLine(rep.APIWriteCeilingCost))
+	}
+	if memAgents > 0 {
+		fmt.Printf("== memory point: %d agents, %d tasks\n", memAgents, memTasks)
+		m, err := memoryPoint(master, memAgents, memTasks)
+		rep.Memory = &m
+		printMemory(m)
+		if err != nil {
+			_ = write(*out, rep)
+			fail(err)
+		}
+	}
 	if err := write(*out, rep); err != nil {
 		fail(err)
 	}

@@ -146,6 +146,10 @@ func markdown(rep *Report) string {
 			fmt.Fprintf(&b, "\n![shares](shares-%d-agents-%d-frameworks.png)\n", p.Agents, p.Frameworks)
 		}
 	}
+	if m := rep.Memory; m != nil {
+		fmt.Fprintf(&b, "\n**Memory point** (%d agents of 1 cpu / 4 GiB, one of them a real agentd process, the others simulated; %d tasks of 100m / 128Mi through one built-in FirstFit framework, which fills the cluster; the master at its shipped client limit): %d bound (%d on the real agentd, which stay Staging: no kubelet runs their Pods), %d Running, in %.0f s (%.0f tasks/s create→bound). Peak resident memory (VmHWM): **master %.0f MiB** (%.0f CPU-s), **agentd %.0f MiB** (%.1f CPU-s).\n",
+			m.Agents, m.Tasks, m.Bound, m.AgentdTasks, m.Running, m.Seconds, m.TasksPerSec, m.MasterPeakMiB, m.MasterCPUSec, m.AgentdPeakMiB, m.AgentdCPUSec)
+	}
 	b.WriteString("\n**Simulated agents** (this harness's process, which also creates the tasks and watches them; from the start of each point to the end of the steady stream):\n\n| agents | frameworks | CPU-s | peak MiB |\n|---:|---:|---:|---:|\n")
 	for _, p := range rep.Points {
 		fmt.Fprintf(&b, "| %d | %d | %.1f | %.0f |\n", p.Agents, p.Frameworks, p.SimCPUSec, p.SimPeakMiB)
