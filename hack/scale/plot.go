@@ -16,6 +16,9 @@ import (
 // plots draws throughput and latency against agents (one framework), and
 // the dominant shares over time of the fairness run.
 func plots(dir string, rep *Report) error {
+	if len(rep.Points) == 0 {
+		return nil // a memory point alone has nothing to plot
+	}
 	var one []Point
 	for _, p := range rep.Points {
 		if p.Frameworks == rep.Points[0].Frameworks {
@@ -103,6 +106,10 @@ func markdown(rep *Report) string {
 	if len(rep.MasterArgs) > 0 {
 		fmt.Fprintf(&b, "Master flags beyond the defaults: `%s`.\n\n", strings.Join(rep.MasterArgs, " "))
 	}
+	if len(rep.Points) == 0 {
+		memorySection(&b, rep)
+		return b.String()
+	}
 	fmt.Fprintf(&b, "API server write ceiling on this machine (%d writers creating ConfigMaps, no client-side rate limit): **%.0f writes/s**; a write cost %s. kube-scheduler runs once per agent count and client-limit setting (the same K plain Pods on as many fake Nodes); its figures are repeated for each framework count.\n\n",
 		ceilingWriters, rep.APIWriteCeiling, costLine(rep.APIWriteCeilingCost))
 	comparisons(&b, rep)
@@ -146,15 +153,20 @@ func markdown(rep *Report) string {
 			fmt.Fprintf(&b, "\n![shares](shares-%d-agents-%d-frameworks.png)\n", p.Agents, p.Frameworks)
 		}
 	}
-	if m := rep.Memory; m != nil {
-		fmt.Fprintf(&b, "\n**Memory point** (%d agents of 1 cpu / 4 GiB, one of them a real agentd process, the others simulated; %d tasks of 100m / 128Mi through one built-in FirstFit framework, which fills the cluster; the master at its shipped client limit): %d bound (%d on the real agentd, which stay Staging: no kubelet runs their Pods), %d Running, in %.0f s (%.0f tasks/s create→bound). Peak resident memory (VmHWM): **master %.0f MiB** (%.0f CPU-s), **agentd %.0f MiB** (%.1f CPU-s).\n",
-			m.Agents, m.Tasks, m.Bound, m.AgentdTasks, m.Running, m.Seconds, m.TasksPerSec, m.MasterPeakMiB, m.MasterCPUSec, m.AgentdPeakMiB, m.AgentdCPUSec)
-	}
+	memorySection(&b, rep)
 	b.WriteString("\n**Simulated agents** (this harness's process, which also creates the tasks and watches them; from the start of each point to the end of the steady stream):\n\n| agents | frameworks | CPU-s | peak MiB |\n|---:|---:|---:|---:|\n")
 	for _, p := range rep.Points {
 		fmt.Fprintf(&b, "| %d | %d | %.1f | %.0f |\n", p.Agents, p.Frameworks, p.SimCPUSec, p.SimPeakMiB)
 	}
 	return b.String()
+}
+
+// memorySection writes the memory point, if it ran.
+func memorySection(b *strings.Builder, rep *Report) {
+	if m := rep.Memory; m != nil {
+		fmt.Fprintf(b, "\n**Memory point** (%d agents of 1 cpu / 4 GiB, one of them a real agentd process, the others simulated; %d tasks of 100m / 128Mi through one built-in FirstFit framework, which fills the cluster; the master at its shipped client limit): %d bound (%d on the real agentd, which stay Staging: no kubelet runs their Pods), %d Running, in %.0f s (%.0f tasks/s create→bound). Peak resident memory (VmHWM): **master %.0f MiB** (%.0f CPU-s), **agentd %.0f MiB** (%.1f CPU-s).\n",
+			m.Agents, m.Tasks, m.Bound, m.AgentdTasks, m.Running, m.Seconds, m.TasksPerSec, m.MasterPeakMiB, m.MasterCPUSec, m.AgentdPeakMiB, m.AgentdCPUSec)
+	}
 }
 
 // comparisons writes the comparison with kube-scheduler at each client
