@@ -331,8 +331,9 @@ func checkReservations(t *testing.T, s *Snapshot, a *Agent, free resources.Vec, 
 
 // checkLimits: no role's subtree is offered past its quota limit. As in
 // Mesos, a role's reservations count toward its quota whether used or not,
-// so offering a role its own reservation costs it nothing: the subtree may
-// be offered at most its reservations plus what its holdings leave under
+// so offering a role its own reservation costs it nothing, and an
+// ancestor's reservation counts for the ancestor: the subtree may be
+// offered at most those reservations plus what its holdings leave under
 // the limit (an upper bound that never counts a reservation as used).
 func checkLimits(t *testing.T, s *Snapshot, offers []Offer) {
 	t.Helper()
@@ -355,10 +356,13 @@ func checkLimits(t *testing.T, s *Snapshot, offers []Offer) {
 				offered = plus(offered, o.Resources, n)
 			}
 		}
+		// Reservations of the subtree, and of the role's ancestors, which
+		// its frameworks may be offered: an ancestor's reservation counts
+		// for the ancestor's quota, not this role's (decisions.md).
 		var reserved resources.Vec
 		for _, a := range s.Agents {
 			for role, rv := range a.Reservations {
-				if under(s.Roles, role, name) {
+				if under(s.Roles, role, name) || under(s.Roles, name, role) {
 					reserved = plus(reserved, rv, n)
 				}
 			}
