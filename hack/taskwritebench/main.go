@@ -23,6 +23,21 @@
 //	    -variant old=/tmp/tasks-old.yaml \
 //	    -variant new=config/crd/bases/kubeoffer.io_tasks.yaml,config/crd/policy/tasks.yaml
 //
+// With -pods (the default) every round also runs a Pod baseline in the
+// same rotation: N Pods with the same container, each then bound by a
+// pods/binding subresource and announced by a "Scheduled" Event (what
+// kube-scheduler writes per pod), then given a Running status by a status
+// patch (a kubelet's first report). The summary sets each task variant's
+// writes against kube-scheduler's. A built-in task is bound when it has
+// its create and one status write (the bind: agent, Staging), the fewest
+// writes that leave `kubectl get tasks` showing where it runs; a pod is
+// bound after its create, its Binding and its Event. The ratio of the two
+// is the highest built-in ÷ kube-scheduler create→bound throughput the API
+// server's CPU allows when it is the bottleneck, as it is in make bench;
+// the summary gives it, and again with agentd's Running write counted, as
+// it falls inside a make bench burst (kube-scheduler's pods there have no
+// kubelet).
+//
 // docs/performance.md has the figures this gave.
 //
 // It is not part of make test: it takes minutes and its figures depend on
@@ -44,6 +59,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -56,12 +72,21 @@ import (
 	"github.com/kubeoffer/kubeoffer/test/controlplane"
 )
 
-// variant is one form of the Task CRD under test.
+// variant is one form of the Task CRD under test, or the Pod baseline.
 type variant struct {
 	name   string
 	crd    string // file
 	policy string // file, or ""
 	group  string
+	pod    bool // the Pod baseline: no CRD
+}
+
+// phases are the writes of the variant's round, in order.
+func (v variant) phases() []string {
+	if v.pod {
+		return podPhases
+	}
+	return phases
 }
 
 type variants []variant
@@ -81,8 +106,16 @@ func (v *variants) Set(s string) error {
 // phases are the writes of a round, in order.
 var phases = []string{"create", "spec patch (offerName)", "status write (Staging)", "status write (Running)"}
 
-// perTask is the report's line for the four writes of one task together.
-const perTask = "all four, per task"
+// podPhases are the Pod baseline's writes: kube-scheduler's three, then
+// a kubelet's first status report.
+var podPhases = []string{"pod create", "pod binding", "pod Scheduled Event", "pod status (Running)"}
+
+// perTask is the report's line for the writes of one task (or pod)
+// together.
+const perTask = "all writes, per task"
+
+// benchNode is the Node the Pod baseline binds to; no kubelet runs it.
+const benchNode = "bench-node"
 
 func main() {
 	var vs variants
@@ -90,10 +123,14 @@ func main() {
 	rounds := flag.Int("rounds", 5, "rounds (each runs every variant once)")
 	workers := flag.Int("workers", 4, "concurrent writers")
 	flag.Var(&vs, "variant", "name=crd.yaml[,policy.yaml]; repeat for each variant, the first is the baseline")
+	pods := flag.Bool("pods", true, "also run the Pod baseline (kube-scheduler's writes per pod, and a kubelet's first status) in every round")
 	flag.Parse()
 	if len(vs) == 0 {
 		fmt.Fprintln(os.Stderr, "taskwritebench: give at least one -variant")
 		os.Exit(2)
+	}
+	if *pods {
+		vs = append(vs, variant{name: "pod", pod: true})
 	}
 	if err := run(vs, *n, *rounds, *workers); err != nil {
 		fmt.Fprintln(os.Stderr, "taskwritebench:", err)
@@ -123,6 +160,12 @@ func run(vs variants, n, rounds, workers int) error {
 	}
 	ctx := context.Background()
 	for _, v := range vs {
+		if v.pod {
+			if err := createNode(ctx, c); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := install(ctx, c, v); err != nil {
 			return fmt.Errorf("variant %s: %w", v.name, err)
 		}
@@ -149,10 +192,16 @@ func run(vs variants, n, rounds, workers int) error {
 				return err
 			}
 			objs := make([]*unstructured.Unstructured, n)
+			pods := make([]*corev1.Pod, n)
 			var apiTask, dbTask float64
-			for _, ph := range phases {
+			for _, ph := range v.phases() {
 				a0, e0 := cpu(apiserver), cpu(etcd)
-				if err := parallel(n, workers, func(k int) error { return write(ctx, c, v, ns, objs, k, ph) }); err != nil {
+				if err := parallel(n, workers, func(k int) error {
+					if v.pod {
+						return writePod(ctx, c, ns, pods, k, ph)
+					}
+					return write(ctx, c, v, ns, objs, k, ph)
+				}); err != nil {
 					return fmt.Errorf("variant %s, %s: %w", v.name, ph, err)
 				}
 				a1, e1 := cpu(apiserver), cpu(etcd)
@@ -163,7 +212,7 @@ func run(vs variants, n, rounds, workers int) error {
 			}
 			api[v.name][perTask] = append(api[v.name][perTask], apiTask)
 			db[v.name][perTask] = append(db[v.name][perTask], dbTask)
-			if err := c.DeleteAllOf(ctx, task(v, ns, ""), client.InNamespace(ns)); err != nil {
+			if err := deleteAll(ctx, c, v, ns); err != nil {
 				return err
 			}
 		}
@@ -179,16 +228,53 @@ func run(vs variants, n, rounds, workers int) error {
 // report prints, per write and variant, the median of the per-round
 // figures with their range, and the median and the least against the
 // baseline's (the least is the round the machine's other load disturbed
-// least).
+// least); then, for each task variant, its writes against the Pod
+// baseline's: the bound on their throughput ratio (see the package doc).
 func report(vs variants, api, db map[string]map[string][]float64) {
 	base := vs[0].name
 	fmt.Printf("%-24s %-10s %-31s %-22s %s\n", "write", "variant", "kube-apiserver CPU-ms/write", "vs "+base+": median, least", "etcd CPU-ms/write")
-	for _, ph := range append(phases, perTask) {
-		for _, v := range vs {
-			a, b := api[v.name][ph], api[base][ph]
-			fmt.Printf("%-24s %-10s %6.2f (least %5.2f, most %5.2f) %+7.0f%% %+7.0f%%         %5.2f\n", ph, v.name, median(a), minOf(a), maxOf(a),
-				(median(a)/median(b)-1)*100, (minOf(a)/minOf(b)-1)*100, median(db[v.name][ph]))
+	var pod *variant
+	for i, v := range vs {
+		if v.pod {
+			pod = &vs[i]
 		}
+	}
+	line := func(ph string, v variant, vsBase bool) {
+		a := api[v.name][ph]
+		if len(a) == 0 {
+			return
+		}
+		cmp := fmt.Sprintf("%22s", "")
+		if b := api[base][ph]; vsBase && len(b) > 0 {
+			cmp = fmt.Sprintf("%+7.0f%% %+7.0f%%       ", (median(a)/median(b)-1)*100, (minOf(a)/minOf(b)-1)*100)
+		}
+		fmt.Printf("%-24s %-10s %6.2f (least %5.2f, most %5.2f) %s  %5.2f\n", ph, v.name, median(a), minOf(a), maxOf(a), cmp, median(db[v.name][ph]))
+	}
+	for _, ph := range append(append([]string(nil), phases...), perTask) {
+		for _, v := range vs {
+			if !v.pod {
+				line(ph, v, true)
+			}
+		}
+	}
+	if pod == nil {
+		return
+	}
+	for _, ph := range append(append([]string(nil), podPhases...), perTask) {
+		line(ph, *pod, false)
+	}
+	p := func(ph string) float64 { return median(api[pod.name][ph]) }
+	scheduler := p(podPhases[0]) + p(podPhases[1]) + p(podPhases[2])
+	fmt.Printf("\nkube-scheduler's writes per pod (create, binding, Event): %.2f kube-apiserver CPU-ms; with a kubelet's first status: %.2f\n", scheduler, scheduler+p(podPhases[3]))
+	for _, v := range vs {
+		if v.pod {
+			continue
+		}
+		t := func(ph string) float64 { return median(api[v.name][ph]) }
+		bound := t(phases[0]) + t(phases[2])
+		running := bound + t(phases[3])
+		fmt.Printf("%s: create→bound (create, bind) %.2f CPU-ms: built-in ÷ kube-scheduler ≤ %.2f; with agentd's Running write %.2f CPU-ms: ≤ %.2f (while the API server's CPU is the limit)\n",
+			v.name, bound, scheduler/bound, running, scheduler/running)
 	}
 }
 
@@ -472,4 +558,52 @@ func maxOf(xs []float64) float64 {
 		m = max(m, x)
 	}
 	return m
+}
+
+// createNode registers the Node the Pod baseline binds to.
+func createNode(ctx context.Context, c client.Client) error {
+	nd := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: benchNode}}
+	return client.IgnoreAlreadyExists(c.Create(ctx, nd))
+}
+
+// writePod performs phase ph for the k-th pod of the round: what
+// kube-scheduler writes (create is the user's; then the Binding and the
+// Scheduled Event), then a kubelet's first status patch.
+func writePod(ctx context.Context, c client.Client, ns string, pods []*corev1.Pod, k int, ph string) error {
+	switch ph {
+	case "pod create":
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("p-%d", k), Labels: map[string]string{"app": "batch", "shard": strconv.Itoa(k)}},
+			Spec: corev1.PodSpec{SchedulerName: "nobody", Containers: []corev1.Container{{
+				Name: "main", Image: "busybox:stable", Command: []string{"sh", "-c", "echo computing; sleep 5; echo done"},
+				Env: []corev1.EnvVar{{Name: "SHARD", Value: strconv.Itoa(k)}, {Name: "SHARDS", Value: "1000"}, {Name: "MODE", Value: "batch"}},
+			}}}}
+		pods[k] = p
+		return c.Create(ctx, p)
+	case "pod binding":
+		p := pods[k]
+		return c.SubResource("binding").Create(ctx, p, &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: p.Name},
+			Target: corev1.ObjectReference{Kind: "Node", Name: benchNode}})
+	case "pod Scheduled Event":
+		p := pods[k]
+		return c.Create(ctx, &eventsv1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: p.Name + ".scheduled"},
+			EventTime: metav1.NewMicroTime(time.Now()), ReportingController: "default-scheduler", ReportingInstance: "default-scheduler-bench",
+			Action: "Binding", Reason: "Scheduled", Type: corev1.EventTypeNormal,
+			Regarding: corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: p.Name, UID: p.UID, APIVersion: "v1"},
+			Note:      "Successfully assigned " + ns + "/" + p.Name + " to " + benchNode})
+	}
+	now := metav1.Now().UTC().Format(time.RFC3339)
+	patch := fmt.Sprintf(`{"status":{"phase":"Running","podIP":"10.0.0.%d","hostIP":"10.0.0.1","startTime":%q,`+
+		`"conditions":[{"type":"Ready","status":"True","lastTransitionTime":%q},{"type":"ContainersReady","status":"True","lastTransitionTime":%q}],`+
+		`"containerStatuses":[{"name":"main","ready":true,"restartCount":0,"image":"busybox:stable","imageID":"","started":true,"state":{"running":{"startedAt":%q}}}]}}`,
+		k%250+2, now, now, now, now)
+	return c.Status().Patch(ctx, pods[k], client.RawPatch(types.StrategicMergePatchType, []byte(patch)))
+}
+
+// deleteAll removes the round's tasks, or pods (at once: no kubelet
+// would confirm a graceful deletion).
+func deleteAll(ctx context.Context, c client.Client, v variant, ns string) error {
+	if v.pod {
+		return c.DeleteAllOf(ctx, &corev1.Pod{}, client.InNamespace(ns), client.GracePeriodSeconds(0))
+	}
+	return c.DeleteAllOf(ctx, task(v, ns, ""), client.InNamespace(ns))
 }
