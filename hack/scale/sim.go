@@ -177,7 +177,10 @@ func (f *fleet) transition(ctx context.Context, t *kov1.Task, state kov1.TaskSta
 // parallel runs fn(0..n-1) on workers goroutines and returns the first error.
 func parallel(ctx context.Context, n, workers int, fn func(i int) error) error {
 	var wg sync.WaitGroup
-	var first atomic.Value
+	// The first error, whatever its type (an atomic.Value would panic on
+	// a second error of another concrete type).
+	var mu sync.Mutex
+	var first error
 	next := atomic.Int64{}
 	for range workers {
 		wg.Add(1)
@@ -189,15 +192,16 @@ func parallel(ctx context.Context, n, workers int, fn func(i int) error) error {
 					return
 				}
 				if err := fn(i); err != nil {
-					first.CompareAndSwap(nil, err)
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
 					return
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	if err, ok := first.Load().(error); ok {
-		return err
-	}
-	return nil
+	return first
 }
