@@ -2,6 +2,7 @@ package allocation
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -75,8 +76,12 @@ func planPlacements(p *pass) (builtinPlacing, plan) {
 	for _, a := range l.snapshot.Agents {
 		total.Add(a.Allocatable)
 	}
-	taken := map[types.NamespacedName]bool{}
 	spread := map[string]map[string]int{}
+	// Each framework's candidate offers are gathered once a pass and kept
+	// up to date as its tasks claim them: placing k tasks among n offers
+	// costs k·n candidate checks, not k sorts of every offer.
+	offerKeys := sortedNNKeys(l.offers)
+	candsOf := map[string]*placementCands{}
 	binds := bindEvents{}
 	for _, t := range tasks {
 		f := w.frameworks[t.FrameworkKey()]
@@ -94,22 +99,12 @@ func planPlacements(p *pass) (builtinPlacing, plan) {
 		if spread[fk] == nil {
 			spread[fk] = spreadCounts(w, f, attr)
 		}
-		var cands, takenCands []allocator.Candidate
-		var keys []types.NamespacedName
-		for _, offerKey := range sortedNNKeys(l.offers) {
-			ov := l.offers[offerKey]
-			if ov.Framework != fk || (!ov.Expires.IsZero() && !w.now.Before(ov.Expires)) {
-				continue
-			}
-			left, ports := claims.remaining(offerKey, ov)
-			c := allocator.Candidate{Offer: ov.Name, Remaining: left, Ports: ports, SpreadValue: ov.Attributes[attr]}
-			if contended && taken[offerKey] {
-				takenCands = append(takenCands, c)
-				continue
-			}
-			cands = append(cands, c)
-			keys = append(keys, offerKey)
+		pc := candsOf[fk]
+		if pc == nil {
+			pc = gatherCands(l, w.now, claims, offerKeys, fk, attr)
+			candsOf[fk] = pc
 		}
+		cands, keys, takenCands := pc.cands, pc.keys, pc.taken
 		overhead, _ := w.podOverhead(t) // a missing RuntimeClass is refused at admission
 		need := l.dims.FromList(kov1.AddResources(t.Spec.Resources, overhead))
 		ports := resources.NewPortSet(t.Spec.Ports...)
@@ -140,11 +135,52 @@ func planPlacements(p *pass) (builtinPlacing, plan) {
 		}
 		binds.add(&pl, t, w.offers[keys[i]], f, a.overhead, w.now)
 		claims.claim(keys[i], need, ports)
-		taken[keys[i]] = true
 		spread[fk][cands[i].SpreadValue]++
+		pc.claimed(l, claims, i, contended)
 	}
 	pl.bindEvents = binds.events()
 	return placing, pl
+}
+
+// placementCands are one framework's unexpired offers of a pass, in key
+// order, as placement candidates with what the pass's claims leave of
+// them. In a contended pass an offer that has taken a task moves to taken:
+// it gets no more this pass.
+type placementCands struct {
+	cands []allocator.Candidate
+	keys  []types.NamespacedName
+	taken []allocator.Candidate
+}
+
+// gatherCands returns framework fk's placement candidates among the
+// ledger's offers (offerKeys, in key order), valued by spread attribute
+// attr.
+func gatherCands(l *ledger, now time.Time, claims offerClaims, offerKeys []types.NamespacedName, fk, attr string) *placementCands {
+	pc := &placementCands{}
+	for _, k := range offerKeys {
+		ov := l.offers[k]
+		if ov.Framework != fk || (!ov.Expires.IsZero() && !now.Before(ov.Expires)) {
+			continue
+		}
+		left, ports := claims.remaining(k, ov)
+		pc.cands = append(pc.cands, allocator.Candidate{Offer: ov.Name, Remaining: left, Ports: ports, SpreadValue: ov.Attributes[attr]})
+		pc.keys = append(pc.keys, k)
+	}
+	return pc
+}
+
+// claimed updates candidate i after a task claimed it: what is left of it,
+// and, in a contended pass, its move to taken.
+func (pc *placementCands) claimed(l *ledger, claims offerClaims, i int, contended bool) {
+	c := pc.cands[i]
+	c.Remaining, c.Ports = claims.remaining(pc.keys[i], l.offers[pc.keys[i]])
+	if !contended {
+		pc.cands[i] = c
+		return
+	}
+	pc.taken = append(pc.taken, c)
+	pc.cands = slices.Delete(pc.cands, i, i+1)
+	pc.keys = slices.Delete(pc.keys, i, i+1)
 }
 
 // planInMasterReturns hands back what is left of the offers the built-in
