@@ -107,6 +107,12 @@ func Rescinds(s *Snapshot, in RescindInput) []Rescind {
 		}
 		returned[o.Agent].Add(o.Resources)
 	}
+	// The cluster's total, which offers' shares are of, summed once: not
+	// once an agent.
+	total := make(resources.Vec, n)
+	for _, a := range s.Agents {
+		total.Add(a.Allocatable)
+	}
 	for _, a := range s.Agents {
 		over := a.Allocated.Clone(n)
 		over.Add(a.Offered)
@@ -114,8 +120,11 @@ func Rescinds(s *Snapshot, in RescindInput) []Rescind {
 		if r := returned[a.Name]; r != nil {
 			over.Sub(r)
 		}
+		if !positive(over) {
+			continue
+		}
 		offers := byAgent[a.Name]
-		sortLargestFirst(offers, s)
+		sortLargestFirst(offers, total)
 		for _, o := range offers {
 			if !positive(over) {
 				break
@@ -124,13 +133,13 @@ func Rescinds(s *Snapshot, in RescindInput) []Rescind {
 			over.Sub(o.Resources)
 		}
 	}
-	out = append(out, quotaRescinds(s, in, rescinded)...)
+	out = append(out, quotaRescinds(s, in, rescinded, total)...)
 	return out
 }
 
 // quotaRescinds withdraws offers of roles whose consumption exceeds their
 // quota limit (after a limit was lowered), largest offers first.
-func quotaRescinds(s *Snapshot, in RescindInput, done map[*Offer]bool) []Rescind {
+func quotaRescinds(s *Snapshot, in RescindInput, done map[*Offer]bool, total resources.Vec) []Rescind {
 	n := s.Dims.Len()
 	var fws []*Framework
 	for _, f := range in.Frameworks {
@@ -156,7 +165,7 @@ func quotaRescinds(s *Snapshot, in RescindInput, done map[*Offer]bool) []Rescind
 		}
 	}
 	offers := append([]*Offer(nil), s.Offers...)
-	sortLargestFirst(offers, s)
+	sortLargestFirst(offers, total)
 	for _, o := range offers {
 		if done[o] {
 			continue
@@ -195,11 +204,9 @@ func positive(v resources.Vec) bool {
 	return false
 }
 
-func sortLargestFirst(offers []*Offer, s *Snapshot) {
-	total := make(resources.Vec, s.Dims.Len())
-	for _, a := range s.Agents {
-		total.Add(a.Allocatable)
-	}
+// sortLargestFirst sorts offers by dominant share of total, largest
+// first, then by name.
+func sortLargestFirst(offers []*Offer, total resources.Vec) {
 	sort.SliceStable(offers, func(i, j int) bool {
 		si, sj := offers[i].Resources.DominantShare(total), offers[j].Resources.DominantShare(total)
 		if si != sj {
