@@ -3,6 +3,7 @@ package allocation
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"sort"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -74,41 +76,22 @@ func (w *world) add(objs ...client.Object) {
 // +kubebuilder:rbac:groups=kubeoffer.io,resources=resourceoffers,verbs=get;list;watch
 // +kubebuilder:rbac:groups=node.k8s.io,resources=runtimeclasses,verbs=get;list;watch
 
-// readWorld lists every kubeoffer object from the informer cache, without
+// readWorld reads every kubeoffer object from the informer cache, without
 // copying (the world never mutates them), overlays this master's
 // assumptions, and asks the API server about offers that tasks name and
 // the cache lacks.
 func (l *Loop) readWorld(ctx context.Context) (*world, error) {
-	noCopy := client.UnsafeDisableDeepCopy
 	w := newWorld(l.Clock.Now())
-	var agents kov1.AgentList
-	var roles kov1.RoleList
-	var fws kov1.FrameworkList
-	var offers kov1.ResourceOfferList
-	var tasks kov1.TaskList
-	var rcs nodev1.RuntimeClassList
-	for _, list := range []client.ObjectList{&agents, &roles, &fws, &offers, &tasks, &rcs} {
-		if err := l.Client.List(ctx, list, noCopy); err != nil {
-			return nil, fmt.Errorf("listing %T from the cache: %w", list, err)
+	for _, kind := range []struct {
+		obj  client.Object
+		list client.ObjectList
+	}{
+		{&kov1.Agent{}, &kov1.AgentList{}}, {&kov1.Role{}, &kov1.RoleList{}}, {&kov1.Framework{}, &kov1.FrameworkList{}},
+		{&kov1.ResourceOffer{}, &kov1.ResourceOfferList{}}, {&kov1.Task{}, &kov1.TaskList{}}, {&nodev1.RuntimeClass{}, &nodev1.RuntimeClassList{}},
+	} {
+		if err := l.readKind(ctx, w, kind.obj, kind.list); err != nil {
+			return nil, err
 		}
-	}
-	for i := range agents.Items {
-		w.add(&agents.Items[i])
-	}
-	for i := range roles.Items {
-		w.add(&roles.Items[i])
-	}
-	for i := range fws.Items {
-		w.add(&fws.Items[i])
-	}
-	for i := range offers.Items {
-		w.add(&offers.Items[i])
-	}
-	for i := range tasks.Items {
-		w.add(&tasks.Items[i])
-	}
-	for i := range rcs.Items {
-		w.add(&rcs.Items[i])
 	}
 	l.assumed.overlay(w)
 	for _, t := range pendingTasks(w, func(t *kov1.Task) bool { return t.Spec.OfferName != "" }) {
@@ -122,6 +105,29 @@ func (l *Loop) readWorld(ctx context.Context) (*world, error) {
 		}
 	}
 	return w, nil
+}
+
+// readKind adds every cached object of obj's kind to w: from the
+// informer's store when the loop has it (the objects themselves), else by
+// listing into list without deep copies.
+func (l *Loop) readKind(ctx context.Context, w *world, obj client.Object, list client.ObjectList) error {
+	if s := l.stores[reflect.TypeOf(obj)]; s != nil {
+		for _, o := range s.List() {
+			co, isObject := o.(client.Object)
+			if !isObject || reflect.TypeOf(co) != reflect.TypeOf(obj) {
+				return fmt.Errorf("the cache's store of %T holds a %T", obj, o)
+			}
+			w.add(co)
+		}
+		return nil
+	}
+	if err := l.Client.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+		return fmt.Errorf("listing %T from the cache: %w", list, err)
+	}
+	return meta.EachListItem(list, func(o runtime.Object) error {
+		w.add(o.(client.Object))
+		return nil
+	})
 }
 
 // podOverhead is the Pod overhead the kubelet will reserve for a task's Pod:
