@@ -112,9 +112,15 @@ func main() {
 		RetryPeriod:                   &retry,
 		LeaderElectionReleaseOnCancel: true,
 		// Only kubeoffer's heartbeat Leases are cached, not every node's.
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&coordinationv1.Lease{}: {Label: labels.NewSelector().Add(*heartbeats)},
-		}},
+		// No cached object keeps its managedFields: the master never
+		// reads them, and they are about a third of a Task (updates
+		// without them leave the stored ones as they are).
+		Cache: cache.Options{
+			ByObject: map[client.Object]cache.ByObject{
+				&coordinationv1.Lease{}: {Label: labels.NewSelector().Add(*heartbeats)},
+			},
+			DefaultTransform: cache.TransformStripManagedFields(),
+		},
 	})
 	if err != nil {
 		log.Error(err, "Failed to create the manager")
