@@ -28,6 +28,7 @@ import (
 	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
 	"github.com/kubeoffer/kubeoffer/controllers"
 	"github.com/kubeoffer/kubeoffer/controllers/allocation"
+	"github.com/kubeoffer/kubeoffer/pkg/memlimit"
 	"github.com/kubeoffer/kubeoffer/pkg/mesosapi"
 )
 
@@ -72,6 +73,13 @@ func main() {
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
+	// The garbage collector keeps the heap under 90 % of the container's
+	// memory limit (the runtime reads GOMEMLIMIT, not the cgroup).
+	if soft, err := memlimit.Set(); err != nil {
+		log.Error(err, "Failed to read the cgroup's memory limit; running without a soft memory limit")
+	} else if soft > 0 {
+		log.Info("Set the Go runtime's soft memory limit from the cgroup's", "bytes", soft)
+	}
 
 	cpu, err := resource.ParseQuantity(minCPU)
 	if err != nil {
