@@ -19,7 +19,7 @@ FUZZTIME ?= 10s
 CI_FUZZTIME ?= 10s
 # The scale harness's grids (make bench; FULL=1 make bench).
 BENCH_GRID ?= -agents 100,1000 -frameworks 1,10 -tasks 1000
-BENCH_GRID_FULL ?= -agents 100,1000,5000 -frameworks 1,10,100 -tasks 10000 -memory 10000x100000
+BENCH_GRID_FULL ?= -agents 100,1000,5000 -frameworks 1,10,100 -tasks 10000 -memory 10000x100000 -memory-master-limit 1Gi -memory-for 25m
 # The chaos run (make chaos): a seed reproduces its fault schedule.
 CHAOS_SEED ?= 1
 CHAOS_TASKS ?= 10000

@@ -336,10 +336,20 @@ type masterProc struct {
 }
 
 func startMaster(ctx context.Context, bin string, cp *controlplane.ControlPlane, args []string) (*masterProc, error) {
+	return startMasterIn(ctx, bin, cp, args, nil)
+}
+
+// startMasterIn starts the master in cgroup g (none if nil): a shell joins
+// it and then execs the master, so the master starts inside it and sees
+// its limit, as in a container.
+func startMasterIn(ctx context.Context, bin string, cp *controlplane.ControlPlane, args []string, g *memoryCgroup) (*masterProc, error) {
 	port := freePort()
 	cmd := exec.CommandContext(ctx, bin, "--kubeconfig", cp.KubeconfigPath, "--agent-lease-namespace", leaseNS,
 		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", port), "--health-probe-bind-address", "0", "--zap-log-level", "error")
 	cmd.Args = append(cmd.Args, args...)
+	if g != nil {
+		cmd = exec.CommandContext(ctx, "sh", append([]string{"-c", `echo $$ > "$0" && exec "$@"`, g.procs()}, cmd.Args...)...)
+	}
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -363,9 +373,11 @@ func (m *masterProc) stop() {
 // only, so passes mean it leads; with leader election on, its
 // leader_election_master_status must also say so.
 func (m *masterProc) waitReady(ctx context.Context, c client.Reader, n int) error {
-	if err := waitFor(ctx, 2*time.Minute, func() bool {
+	// Publishing an agent and marking it Reachable take a few writes
+	// each: allow 2 minutes and 30 ms an agent (7 minutes at 10,000).
+	if err := waitFor(ctx, 2*time.Minute+time.Duration(n)*30*time.Millisecond, func() bool {
 		var l kov1.AgentList
-		if c.List(ctx, &l) != nil {
+		if c.List(ctx, &l, client.UnsafeDisableDeepCopy) != nil {
 			return false
 		}
 		reachable := 0

@@ -54,6 +54,7 @@ import (
 
 	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -137,8 +138,20 @@ func main() {
 	flag.Var(&masterArgs, "master-arg", "An extra flag for the master, e.g. -master-arg=--zap-log-level=1 (repeatable).")
 	limitsFlag := flag.String("limits", "default,unthrottled", "Comma-separated client-limit settings the master and kube-scheduler both run with, in turn: default (each its shipped default) and unthrottled (--kube-api-qps=5000 --kube-api-burst=10000). The phases after the bursts run at the first.")
 	memoryFlag := flag.String("memory", "", "A memory point after the grid, as <agents>x<tasks> (e.g. 10000x100000): every task bound through one built-in framework, one agent a real agentd; reports the master's and agentd's peak memory. Empty: none.")
+	memoryLimit := flag.String("memory-master-limit", "", "The memory point runs the master in a cgroup with this memory limit (e.g. 1Gi), as a Pod's resources.limits.memory; needs root. Empty: none.")
+	memoryFor := flag.Duration("memory-for", time.Hour, "The memory point ends after this long even if not every task is bound, and reports how far it got.")
 	flag.Parse()
 	var err error
+	// Read before the grid runs, so a typo fails at once, not hours later.
+	var memLimit int64
+	if *memoryLimit != "" {
+		q, err := resource.ParseQuantity(*memoryLimit)
+		if err != nil || q.Sign() <= 0 {
+			fmt.Fprintf(os.Stderr, "-memory-master-limit %q: want a positive quantity such as 1Gi\n", *memoryLimit)
+			os.Exit(2)
+		}
+		memLimit = q.Value()
+	}
 	if limits, err = parseLimits(*limitsFlag); err != nil {
 		fail(err)
 	}
@@ -175,7 +188,7 @@ func main() {
 	}
 	if memAgents > 0 {
 		fmt.Printf("== memory point: %d agents, %d tasks\n", memAgents, memTasks)
-		m, err := memoryPoint(master, memAgents, memTasks)
+		m, err := memoryPoint(master, memAgents, memTasks, *memoryFor, memLimit)
 		rep.Memory = &m
 		printMemory(m)
 		if err != nil {

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -25,6 +27,11 @@ import (
 type Memory struct {
 	Agents int `json:"agents"`
 	Tasks  int `json:"tasks"`
+	// Created is how many of the tasks existed when the point ended.
+	Created int `json:"created"`
+	// Capped says the point ended at -memory-for, before every task was
+	// bound: the peaks are then those of Created tasks held, Bound bound.
+	Capped bool `json:"capped,omitempty"`
 	// Bound is how many tasks were bound when the point ended, Running
 	// how many of them the simulated agents ran (the real agentd's stay
 	// Staging: no kubelet runs its Pods).
@@ -33,6 +40,15 @@ type Memory struct {
 	// AgentdTasks are the tasks bound to the real agentd's node.
 	AgentdTasks   int     `json:"agentdTasks"`
 	MasterPeakMiB float64 `json:"masterPeakMiB"`
+	// MasterLimitMiB is the memory limit of the cgroup the master ran in
+	// (-memory-master-limit; 0: none), as a Pod's resources.limits.memory,
+	// and MasterOOMKills how often the kernel killed it for going past.
+	MasterLimitMiB float64 `json:"masterLimitMiB,omitempty"`
+	MasterOOMKills int     `json:"masterOomKills,omitempty"`
+	// MasterHeapMiB is the master's Go heap in use at the end
+	// (go_memstats_heap_inuse_bytes): what it holds live, where the peak
+	// also counts what the garbage collector had not yet returned.
+	MasterHeapMiB float64 `json:"masterHeapMiB"`
 	MasterCPUSec  float64 `json:"masterCpuSeconds"`
 	AgentdPeakMiB float64 `json:"agentdPeakMiB"`
 	AgentdCPUSec  float64 `json:"agentdCpuSeconds"`
@@ -72,8 +88,11 @@ func parseMemory(s string) (agents, tasks int, err error) {
 // runs at its shipped client limit. agentd holds only its own node's
 // objects (its caches select by node), so its figure is what any agentd of
 // such a cluster needs.
-func memoryPoint(masterBin string, n, k int) (Memory, error) {
-	mem := Memory{Agents: n, Tasks: k}
+//
+// It ends after at most d, and then reports how far it got. With limit > 0
+// the master runs in a cgroup of that memory limit, as in a Pod.
+func memoryPoint(masterBin string, n, k int, d time.Duration, limit int64) (Memory, error) {
+	mem := Memory{Agents: n, Tasks: k, MasterLimitMiB: float64(limit) / (1 << 20)}
 	agentdBin, err := buildAgentd()
 	if err != nil {
 		return mem, err
@@ -131,7 +150,18 @@ func memoryPoint(masterBin string, n, k int) (Memory, error) {
 	go func() { _ = ca.Start(ctx) }()
 	ca.WaitForCacheSync(ctx)
 
-	master, err := startMaster(ctx, masterBin, cp, append([]string(nil), masterArgs...))
+	var g *memoryCgroup
+	if limit > 0 {
+		if g, err = newMemoryCgroup(fmt.Sprintf("kubeoffer-scale-master-%d", os.Getpid()), limit); err != nil {
+			// Not root, or no cgroup to divide: the point still measures
+			// the peak, and the report shows no limit.
+			fmt.Printf("   memory point: running the master without a memory limit: %v\n", err)
+			mem.MasterLimitMiB, g = 0, nil
+		} else {
+			defer g.remove() // deferred before master.stop, so it runs after
+		}
+	}
+	master, err := startMasterIn(ctx, masterBin, cp, append([]string(nil), masterArgs...), g)
 	if err != nil {
 		return mem, err
 	}
@@ -149,12 +179,17 @@ func memoryPoint(masterBin string, n, k int) (Memory, error) {
 		return mem, err
 	}
 	t0 := time.Now()
+	var created atomic.Int64
+	// The creators stop when the point ends, before its figures are read.
+	cctx, stopCreating := context.WithCancel(ctx)
+	creating := make(chan error, 1)
 	go func() {
-		_ = parallel(ctx, k, 16, func(i int) error {
+		creating <- parallel(cctx, k, 16, func(i int) error {
 			t := benchTask(ns, fmt.Sprintf("t-%06d", i), "fw", "100m", "128Mi")
-			if err := c.Create(ctx, t); err != nil {
+			if err := c.Create(cctx, t); err != nil {
 				return err
 			}
+			created.Add(1)
 			obs.created1(ns, t.Name)
 			return nil
 		})
@@ -165,18 +200,33 @@ func memoryPoint(masterBin string, n, k int) (Memory, error) {
 		bound, running, own := memoryCounts(ca, ctx, ns)
 		mem.Bound, mem.Running, mem.AgentdTasks = bound, running, own
 		if time.Now().After(next) {
-			fmt.Printf("   memory point: %d of %d tasks bound, %d Running, after %s\n", bound, k, running, time.Since(t0).Round(time.Second))
+			fmt.Printf("   memory point: %d of %d tasks created, %d bound, %d Running, after %s\n", created.Load(), k, bound, running, time.Since(t0).Round(time.Second))
 			next = time.Now().Add(time.Minute)
 		}
 		return bound >= k && running >= k-own
 	}
-	err = waitFor(ctx, time.Hour, done)
+	err = waitFor(ctx, d, done)
+	if err != nil && ctx.Err() == nil {
+		mem.Capped, err = true, nil
+	}
+	stopCreating()
+	if cerr := <-creating; cerr != nil && !errors.Is(cerr, context.Canceled) {
+		// A create that failed before the end stopped its creator.
+		fmt.Printf("   memory point: creating tasks failed: %v\n", cerr)
+	}
 	mem.Seconds = time.Since(t0).Seconds()
+	mem.Created = int(created.Load())
 	if p := obs.path(ns); p.BoundPerSec > 0 {
 		mem.TasksPerSec = p.BoundPerSec
 	}
 	mem.MasterCPUSec, mem.MasterPeakMiB = procStats(master.cmd.Process.Pid)
+	if mm, merr := master.metrics(); merr == nil {
+		mem.MasterHeapMiB = mm["go_memstats_heap_inuse_bytes"] / (1 << 20)
+	}
 	mem.AgentdCPUSec, mem.AgentdPeakMiB = procStats(agentd.Process.Pid)
+	if g != nil {
+		mem.MasterOOMKills = g.oomKills()
+	}
 	if err != nil {
 		return mem, fmt.Errorf("memory point: %d of %d bound, %d Running: %w", mem.Bound, k, mem.Running, err)
 	}
@@ -184,10 +234,11 @@ func memoryPoint(masterBin string, n, k int) (Memory, error) {
 }
 
 // memoryCounts counts the tasks of ns that are bound, Running, and bound
-// to the real agentd, from the cache.
+// to the real agentd, from the cache (without copies: it is polled, and
+// holds 100,000 tasks in FULL=1 make bench).
 func memoryCounts(r client.Reader, ctx context.Context, ns string) (bound, running, own int) {
 	var l kov1.TaskList
-	if r.List(ctx, &l, client.InNamespace(ns)) != nil {
+	if r.List(ctx, &l, client.InNamespace(ns), client.UnsafeDisableDeepCopy) != nil {
 		return 0, 0, 0
 	}
 	for i := range l.Items {
@@ -235,6 +286,23 @@ func startAgentd(ctx context.Context, bin string, cp *controlplane.ControlPlane,
 
 // printMemory prints the memory point.
 func printMemory(m Memory) {
-	fmt.Printf("   memory point, %d agents × %d tasks: %d bound (%d on the real agentd), %d Running, in %.0f s (%.0f tasks/s); master peak %.0f MiB (%.0f CPU-s), agentd peak %.0f MiB (%.1f CPU-s)\n",
-		m.Agents, m.Tasks, m.Bound, m.AgentdTasks, m.Running, m.Seconds, m.TasksPerSec, m.MasterPeakMiB, m.MasterCPUSec, m.AgentdPeakMiB, m.AgentdCPUSec)
+	fmt.Printf("   memory point, %d agents × %d tasks: %s%d created, %d bound (%d on the real agentd), %d Running, in %.0f s (%.0f tasks/s); master peak %.0f MiB%s, heap in use %.0f MiB (%.0f CPU-s), agentd peak %.0f MiB (%.1f CPU-s)\n",
+		m.Agents, m.Tasks, capped(m), m.Created, m.Bound, m.AgentdTasks, m.Running, m.Seconds, m.TasksPerSec, m.MasterPeakMiB, limited(m), m.MasterHeapMiB, m.MasterCPUSec, m.AgentdPeakMiB, m.AgentdCPUSec)
+}
+
+// limited says, when the master ran in a cgroup with a memory limit, what
+// the limit was and how often the kernel killed the master for it.
+func limited(m Memory) string {
+	if m.MasterLimitMiB == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" in a cgroup limited to %.0f MiB (killed for going past it %d times)", m.MasterLimitMiB, m.MasterOOMKills)
+}
+
+// capped says, when the memory point ended at its time cap, that it did.
+func capped(m Memory) string {
+	if !m.Capped {
+		return ""
+	}
+	return fmt.Sprintf("ended at the -memory-for cap after %.0f s, before every task was bound: ", m.Seconds)
 }

@@ -164,8 +164,8 @@ func markdown(rep *Report) string {
 // memorySection writes the memory point, if it ran.
 func memorySection(b *strings.Builder, rep *Report) {
 	if m := rep.Memory; m != nil {
-		fmt.Fprintf(b, "\n**Memory point** (%d agents of 1 cpu / 4 GiB, one of them a real agentd process, the others simulated; %d tasks of 100m / 128Mi through one built-in FirstFit framework, which fills the cluster; the master at its shipped client limit): %d bound (%d on the real agentd, which stay Staging: no kubelet runs their Pods), %d Running, in %.0f s (%.0f tasks/s create→bound). Peak resident memory (VmHWM): **master %.0f MiB** (%.0f CPU-s), **agentd %.0f MiB** (%.1f CPU-s).\n",
-			m.Agents, m.Tasks, m.Bound, m.AgentdTasks, m.Running, m.Seconds, m.TasksPerSec, m.MasterPeakMiB, m.MasterCPUSec, m.AgentdPeakMiB, m.AgentdCPUSec)
+		fmt.Fprintf(b, "\n**Memory point** (%d agents of 1 cpu / 4 GiB, one of them a real agentd process, the others simulated; %d tasks of 100m / 128Mi through one built-in FirstFit framework, which fills the cluster; the master at its shipped client limit): %s%d created, %d bound (%d on the real agentd, which stay Staging: no kubelet runs their Pods), %d Running, in %.0f s (%.0f tasks/s create→bound). Peak resident memory (VmHWM): **master %.0f MiB**%s (Go heap in use at the end %.0f MiB; %.0f CPU-s), **agentd %.0f MiB** (%.1f CPU-s).\n",
+			m.Agents, m.Tasks, capped(*m), m.Created, m.Bound, m.AgentdTasks, m.Running, m.Seconds, m.TasksPerSec, m.MasterPeakMiB, limited(*m), m.MasterHeapMiB, m.MasterCPUSec, m.AgentdPeakMiB, m.AgentdCPUSec)
 	}
 }
 
