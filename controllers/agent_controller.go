@@ -16,6 +16,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -31,6 +32,9 @@ const DefaultAgentTimeout = 75 * time.Second
 // it is removed and its tasks end: Mesos's --registry_max_agent_age, how
 // long its master remembers an unreachable agent (2 weeks).
 const DefaultAgentGoneTimeout = 14 * 24 * time.Hour
+
+// agentWorkers is how many Agents the master reconciles at once.
+const agentWorkers = 8
 
 // AgentReconciler judges agents reachable from their heartbeat Lease (a
 // Lease named after the agent in LeaseNamespace), timed by when the master
@@ -290,6 +294,12 @@ func (r *AgentReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		if o.GetNamespace() != r.LeaseNamespace || o.GetLabels()[kov1.LabelHeartbeat] != kov1.HeartbeatAgent {
 			return nil
 		}
+		// A renewal is timed when the master sees it, not when the
+		// reconciler gets to it: with 10,000 agents the queue may hold it
+		// for longer than the agent timeout.
+		if l, isLease := o.(*coordinationv1.Lease); isLease {
+			r.sightings.seen(client.ObjectKeyFromObject(l), l, r.Clock.Now())
+		}
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: o.GetName()}}}
 	})
 	taskToGoneAgent := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
@@ -308,6 +318,10 @@ func (r *AgentReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&coordinationv1.Lease{}, leaseToAgent).
 		Watches(&kov1.Task{}, taskToGoneAgent, builder.WithPredicates(taskBindingPredicate())).
 		Named("agent").
+		// Agents are judged independently (the sightings have their own
+		// lock); several workers keep up with 10,000 agents renewing
+		// every 15 s while some reconciles wait on writes.
+		WithOptions(controller.Options{MaxConcurrentReconciles: agentWorkers}).
 		Complete(r)
 }
 

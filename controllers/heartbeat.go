@@ -114,6 +114,18 @@ func (h *heartbeatSightings) observe(key types.NamespacedName, l *coordinationv1
 	return next.seenAt
 }
 
+// seen records a renewal of Lease key at now, when the master sees it
+// (the informer delivers the Lease), so a reconciler that gets to the
+// Lease later still times the renewal by when it arrived. A Lease not yet
+// looked at is left to observe, which decides its first sighting.
+func (h *heartbeatSightings) seen(key types.NamespacedName, l *coordinationv1.Lease, now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if s, ok := h.m[key]; ok {
+		h.m[key] = nextSighting(&s, l, now, now)
+	}
+}
+
 // forget drops what the master knows of Lease key (its owner is gone).
 func (h *heartbeatSightings) forget(key types.NamespacedName) {
 	h.mu.Lock()

@@ -248,3 +248,44 @@ func TestSightingsForget(t *testing.T) {
 		t.Errorf("forgotten Lease seen at %s, want the new first sight %s", got, now.Add(time.Minute))
 	}
 }
+
+// TestSightingsSeenOnArrival: a renewal is timed when the informer delivers
+// it. A reconciler that reaches the Lease 97 s later (the queue's delay at
+// 10,000 agents with one worker) used to time it at its own late look,
+// which stretched a stopped agent's life by the queue's delay.
+func TestSightingsSeenOnArrival(t *testing.T) {
+	const agentTimeout = 75 * time.Second
+	key := types.NamespacedName{Namespace: "ns", Name: "lease"}
+	h := newHeartbeatSightings()
+	// Before the reconciler's first look, an arrival decides nothing: the
+	// first sighting is observe's (firstSight).
+	h.seen(key, renewedLease("u", now, 15), now)
+	if got := h.observe(key, renewedLease("u", now, 15), now.Add(time.Second), now.Add(time.Second)); !got.Equal(now.Add(time.Second)) {
+		t.Fatalf("first sighting at %s, want observe's first sight %s", got, now.Add(time.Second))
+	}
+	// Renewals arrive every 15 s; the reconciler only looks 97 s after the
+	// last of them.
+	var last time.Time
+	var l *coordinationv1.Lease
+	for i := 1; i <= 6; i++ {
+		last = now.Add(time.Duration(i) * 15 * time.Second)
+		l = renewedLease("u", last, 15)
+		h.seen(key, l, last)
+	}
+	at := last.Add(97 * time.Second)
+	seenAt := h.observe(key, l, at, at)
+	if !seenAt.Equal(last) {
+		t.Errorf("renewal seen at %s, want when it arrived, %s", seenAt, last)
+	}
+	// The renewal arrived 97 s before the verdict: the agent did stop.
+	if got := judgeAgent(seenAt, condition(metav1.ConditionTrue, now), at, agentTimeout, 0).Liveness; got == agentReachable {
+		t.Errorf("an agent whose last renewal arrived 97 s ago is %v", got)
+	}
+	// One that kept renewing, delivered 1 s before a late reconcile, is
+	// reachable whatever the queue's delay.
+	l = renewedLease("u", at.Add(-time.Second), 15)
+	h.seen(key, l, at.Add(-time.Second))
+	if got := judgeAgent(h.observe(key, l, at, at), condition(metav1.ConditionTrue, now), at, agentTimeout, 0).Liveness; got != agentReachable {
+		t.Errorf("an agent renewing 1 s before the verdict is %v, want reachable", got)
+	}
+}
