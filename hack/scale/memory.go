@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,6 +46,9 @@ type Memory struct {
 	// and MasterOOMKills how often the kernel killed it for going past.
 	MasterLimitMiB float64 `json:"masterLimitMiB,omitempty"`
 	MasterOOMKills int     `json:"masterOomKills,omitempty"`
+	// MasterSoftLimitMiB is the Go runtime's soft memory limit the master
+	// set from its cgroup (go_gc_gomemlimit_bytes; 0: none).
+	MasterSoftLimitMiB float64 `json:"masterSoftLimitMiB,omitempty"`
 	// MasterHeapMiB is the master's Go heap in use at the end
 	// (go_memstats_heap_inuse_bytes): what it holds live, where the peak
 	// also counts what the garbage collector had not yet returned.
@@ -222,6 +226,9 @@ func memoryPoint(masterBin string, n, k int, d time.Duration, limit int64) (Memo
 	mem.MasterCPUSec, mem.MasterPeakMiB = procStats(master.cmd.Process.Pid)
 	if mm, merr := master.metrics(); merr == nil {
 		mem.MasterHeapMiB = mm["go_memstats_heap_inuse_bytes"] / (1 << 20)
+		if soft := mm["go_gc_gomemlimit_bytes"]; soft > 0 && soft < math.MaxInt64 {
+			mem.MasterSoftLimitMiB = soft / (1 << 20)
+		}
 	}
 	mem.AgentdCPUSec, mem.AgentdPeakMiB = procStats(agentd.Process.Pid)
 	if g != nil {
@@ -296,7 +303,7 @@ func limited(m Memory) string {
 	if m.MasterLimitMiB == 0 {
 		return ""
 	}
-	return fmt.Sprintf(" in a cgroup limited to %.0f MiB (killed for going past it %d times)", m.MasterLimitMiB, m.MasterOOMKills)
+	return fmt.Sprintf(" in a cgroup limited to %.0f MiB (its Go soft limit %.0f MiB; killed for going past it %d times)", m.MasterLimitMiB, m.MasterSoftLimitMiB, m.MasterOOMKills)
 }
 
 // capped says, when the memory point ended at its time cap, that it did.

@@ -92,7 +92,10 @@ func (f *fleet) heartbeat(ctx context.Context) {
 			return
 		case <-time.After(15 * time.Second):
 		}
-		_ = parallel(ctx, f.n, 8, func(i int) error {
+		// Every agentd renews its own Lease: enough in flight that a
+		// round of 10,000 on a busy API server stays well inside the
+		// agent timeout.
+		_ = parallel(ctx, f.n, 64, func(i int) error {
 			l := &coordinationv1.Lease{}
 			if err := f.c.Get(ctx, client.ObjectKey{Namespace: leaseNS, Name: agentName(i)}, l); err != nil {
 				return nil
