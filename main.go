@@ -63,6 +63,8 @@ func main() {
 	flag.StringVar(&minCPU, "min-allocatable-cpu", "10m", "An offer must hold at least this much CPU, or the minimum memory.")
 	flag.StringVar(&minMemory, "min-allocatable-memory", "32Mi", "An offer must hold at least this much memory, or the minimum CPU.")
 	flag.StringVar(&fairShareExcluded, "fair-sharing-excluded-resource-names", "", "Comma-separated resource names (e.g. nvidia.com/gpu) left out of dominant shares, of roles and frameworks (Mesos's --fair_sharing_excluded_resource_names).")
+	flag.DurationVar(&opts.Allocation.StatusUpdateInterval, "status-update-interval", time.Second,
+		"The least time between two rewrites of a Framework's or Role's usage in status (allocated, offered, share, task counts); a role's conditions are written at once (0: every pass).")
 	flag.IntVar(&opts.Allocation.ConcurrentWrites, "concurrent-writes", allocation.DefaultConcurrentWrites, "How many API writes (bindings, offers) an allocation pass has in flight at once.")
 	flag.Float64Var(&qps, "kube-api-qps", 1000, "Requests per second the master may make to the API server: a fence against a runaway client, set above what a task burst needs (the API server's own priority and fairness protects it).")
 	flag.IntVar(&burst, "kube-api-burst", 2000, "Burst of requests the master may make to the API server above --kube-api-qps.")

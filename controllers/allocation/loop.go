@@ -45,6 +45,10 @@ type Options struct {
 	// FairShareExcluded are resources left out of dominant shares (Mesos's
 	// --fair_sharing_excluded_resource_names).
 	FairShareExcluded []corev1.ResourceName
+	// StatusUpdateInterval is the least time between two rewrites of a
+	// Framework's or Role's usage figures in status (a role's conditions
+	// are written at once); 0 writes them every pass they change.
+	StatusUpdateInterval time.Duration
 }
 
 // Loop is the master's allocation loop, a leader-only Runnable: it runs a
@@ -66,9 +70,10 @@ type Loop struct {
 	filters  *filterSet
 	counts   *allocationCounts
 	declines declineQueue
-	// roleConditions and waitingSince are used by the passes' goroutine
+	// roleConditions, pace and waitingSince are used by the passes' goroutine
 	// only.
 	roleConditions conditionMemo
+	pace           *statusPace
 	waitingSince   map[types.NamespacedName]time.Time
 	// stores are the informers' stores of the kinds that wake the loop,
 	// when the cache exposes them (SetupWithManager): a pass reads their
@@ -81,7 +86,7 @@ type Loop struct {
 func New(c client.Client, r client.Reader, rec events.EventRecorder, clk clock.WithTicker, opts Options, m *Metrics) *Loop {
 	return &Loop{Client: c, APIReader: r, Writer: ClientWriter{Client: c}, Recorder: rec, Clock: clk, Options: opts, Metrics: m,
 		trigger: make(chan struct{}, 1), assumed: newAssumptions(), filters: newFilterSet(), roleConditions: conditionMemo{},
-		counts: newAllocationCounts(), waitingSince: map[types.NamespacedName]time.Time{}}
+		pace: newStatusPace(opts.StatusUpdateInterval), counts: newAllocationCounts(), waitingSince: map[types.NamespacedName]time.Time{}}
 }
 
 // NeedLeaderElection makes the loop run on the leader only.

@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
@@ -24,12 +25,14 @@ type usageTotals struct {
 // planStatus patches the status fields the loop owns where they changed:
 // offers' remainders, frameworks' and roles' allocation and shares, roles'
 // quota consumption and conditions (with an Event for each condition that
-// turned). It also gives the allocation gauges their values.
+// turned). Usage figures that changed are held back while pace says they
+// were written too recently. It also gives the allocation gauges their
+// values.
 func (l *Loop) planStatus(p *pass) plan {
-	return planStatus(p, l.roleConditions)
+	return planStatus(p, l.roleConditions, l.pace)
 }
 
-func planStatus(p *pass, memo conditionMemo) plan {
+func planStatus(p *pass, memo conditionMemo, pace *statusPace) plan {
 	var patches []statusPatch
 	w, l := p.w, p.l
 	g := &gauges{roleShares: map[string]float64{}}
@@ -92,7 +95,9 @@ func planStatus(p *pass, memo conditionMemo) plan {
 		}
 		share := shareOf(u, total)
 		g.frameworkShares = append(g.frameworkShares, frameworkShare{framework: k.String(), role: role, share: share})
-		patches = appendPatch(patches, frameworkStatusPatch(l, f, u, share, counts[k]))
+		if fp := frameworkStatusPatch(l, f, u, share, counts[k]); fp != nil && pace.due(f.UID, false, w.now) {
+			patches = append(patches, *fp)
+		}
 	}
 	reserved, unused := roleReservations(w, l)
 	conditions := roleConditions(l.dims, w.roles, holdOf(l))
@@ -105,8 +110,11 @@ func planStatus(p *pass, memo conditionMemo) plan {
 		}
 		view := roleView{usage: u, reserved: reserved[name], unusedReserved: unused[name], share: shareOf(u, total),
 			frameworks: fwPerRole[name], conditions: conditions[name]}
-		patches = appendPatch(patches, roleStatusPatch(l, r, view, memo.previous(r), w.now))
+		if rp := roleStatusPatch(l, r, view, memo.previous(r), w.now); rp != nil && pace.due(r.UID, roleStatusUrgent(r, rp.next.(*kov1.Role)), w.now) {
+			patches = append(patches, *rp)
+		}
 	}
+	pace.retain(liveUIDs(w))
 	for name, u := range perRole {
 		g.roleShares[name] = shareOf(u, total)
 	}
@@ -222,6 +230,26 @@ func roleStatusPatch(l *ledger, r *kov1.Role, v roleView, previous []metav1.Cond
 		p.events = append(p.events, event{regarding: next, eventType: e.eventType, reason: e.reason, action: e.action, note: e.note})
 	}
 	return p
+}
+
+// roleStatusUrgent says whether next changes more of a role's status than
+// its usage figures: its conditions or observed generation, which a pass
+// writes at once (statusPace).
+func roleStatusUrgent(cur, next *kov1.Role) bool {
+	return cur.Status.ObservedGeneration != next.Status.ObservedGeneration ||
+		!equality.Semantic.DeepEqual(cur.Status.Conditions, next.Status.Conditions)
+}
+
+// liveUIDs are the UIDs of w's frameworks and roles.
+func liveUIDs(w *world) map[types.UID]bool {
+	live := make(map[types.UID]bool, len(w.frameworks)+len(w.roles))
+	for _, f := range w.frameworks {
+		live[f.UID] = true
+	}
+	for _, r := range w.roles {
+		live[r.UID] = true
+	}
+	return live
 }
 
 func nonEmpty(rl corev1.ResourceList) corev1.ResourceList {

@@ -416,7 +416,7 @@ func TestPlanStatus(t *testing.T) {
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			p := testPass(newTestLoop(&recordingWriter{}, &eventLog{}, Options{}), tc.objs...)
-			pl := planStatus(p, conditionMemo{})
+			pl := planStatus(p, conditionMemo{}, nil)
 			if diff := cmp.Diff(tc.want, renderPlan(pl)); diff != "" {
 				t.Errorf("plan (-want +got):\n%s", diff)
 			}
@@ -427,11 +427,11 @@ func TestPlanStatus(t *testing.T) {
 	}
 	// What was written is not written again.
 	p := testPass(newTestLoop(&recordingWriter{}, &eventLog{}, Options{}), agent("a1", "4", "8Gi"), sdkFramework("fw"), used, bound)
-	for _, x := range planStatus(p, conditionMemo{}).patches {
+	for _, x := range planStatus(p, conditionMemo{}, nil).patches {
 		p.w.add(x.next)
 	}
 	p.l = buildLedger(p.w, options{}, func(string) map[string]time.Time { return nil }, nil)
-	if again := renderPlan(planStatus(p, conditionMemo{})); len(again) != 0 {
+	if again := renderPlan(planStatus(p, conditionMemo{}, nil)); len(again) != 0 {
 		t.Errorf("status written again: %q", again)
 	}
 }

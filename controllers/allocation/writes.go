@@ -222,8 +222,12 @@ func (l *Loop) patchStatuses(ctx context.Context, p *pass, patches []statusPatch
 			continue
 		}
 		p.w.add(x.next)
-		if r, isRole := x.next.(*kov1.Role); isRole {
-			l.roleConditions[r.UID] = r.Status.Conditions
+		switch o := x.next.(type) {
+		case *kov1.Role:
+			l.roleConditions[o.UID] = o.Status.Conditions
+			l.pace.wrote(o.UID, p.w.now)
+		case *kov1.Framework:
+			l.pace.wrote(o.UID, p.w.now)
 		}
 		for _, e := range x.events {
 			l.record(e)
