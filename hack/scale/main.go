@@ -95,8 +95,11 @@ type Point struct {
 
 	// Fairness: per framework, dominant share samples over time, and the
 	// weighted fair share.
+	// MeanShares are the shares averaged over the second half of the
+	// phase's window, and MaxFairErr their largest error from FairShares.
 	Shares     map[string][]float64 `json:"shares,omitempty"`
 	FairShares map[string]float64   `json:"fairShares,omitempty"`
+	MeanShares map[string]float64   `json:"meanShares,omitempty"`
 	MaxFairErr float64              `json:"maxFairShareErrorPct"`
 
 	KubeSchedPodsPerSec float64 `json:"kubeSchedulerPodsPerSec"`
@@ -597,7 +600,7 @@ func laterPhases(ctx context.Context, cp *controlplane.ControlPlane, c client.Cl
 	// agent count only: saturating 1,000+ agents of 16 cpu takes tens of
 	// thousands of tasks.
 	if m > 1 && n <= 100 {
-		if p.Shares, p.FairShares, p.MaxFairErr, err = fairness(ctx, c, n, min(m, 6), roleOf, weights); err != nil {
+		if p.Shares, p.FairShares, p.MeanShares, p.MaxFairErr, err = fairness(ctx, c, f, n, min(m, 6), roleOf, weights); err != nil {
 			return err
 		}
 		fmt.Printf("   fairness done after %s\n", time.Since(t0).Round(time.Second))
@@ -751,9 +754,8 @@ func printPoint(p Point) {
 		sort.Strings(names)
 		var parts []string
 		for _, n := range names {
-			s := p.Shares[n]
-			parts = append(parts, fmt.Sprintf("%s %.3f (fair %.3f)", n, s[len(s)-1], p.FairShares[n]))
+			parts = append(parts, fmt.Sprintf("%s %.3f (fair %.3f)", n, p.MeanShares[n], p.FairShares[n]))
 		}
-		fmt.Printf("   shares: %s; max error %.1f%%\n", strings.Join(parts, ", "), p.MaxFairErr)
+		fmt.Printf("   shares (mean over the last %s, %s tasks): %s; max error %.1f%%\n", fairWindow/2, fairLifetime, strings.Join(parts, ", "), p.MaxFairErr)
 	}
 }

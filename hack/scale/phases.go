@@ -109,15 +109,34 @@ func offerLatency(ctx context.Context, cfg *rest.Config, c client.Client, f *fle
 	return latencies(samples), c.DeleteAllOf(ctx, &kov1.Task{}, client.InNamespace(ns))
 }
 
-// fairness runs m built-in frameworks in weighted roles, each wanting the
-// whole cluster (8-cpu tasks that run until the end), samples each one's
-// dominant share (its cpu over the cluster's) every 500ms until the cluster
-// is full, and compares the last sample with the weighted fair share.
-func fairness(ctx context.Context, c client.Client, n, m int, roleOf func(int) string, weights map[string]int32) (map[string][]float64, map[string]float64, float64, error) {
+// fairLifetime is how long each task of the fairness phase runs, and
+// fairWindow how long the phase runs once the cluster is first full; the
+// shares are judged over the window's second half.
+const (
+	fairLifetime = 4 * time.Second
+	fairWindow   = 24 * time.Second
+)
+
+// fairness runs m built-in frameworks in weighted roles on the n agents,
+// each wanting the whole cluster all along: 8-cpu tasks (two to an agent)
+// that each run fairLifetime, and every framework keeps as many unfinished
+// tasks as the cluster has slots, topping them up as they finish. DRF, in
+// Mesos as here, does not preempt: the first fill follows whichever tasks
+// arrived first, and the weighted shares come as tasks end and each freed
+// slot goes to the framework furthest below its weighted share. Every
+// 500ms it samples each framework's dominant share (the cpu its bound,
+// unfinished tasks hold, over the cluster's); from the cluster's first
+// fill it runs fairWindow more, and compares each framework's mean share
+// over the window's second half with its weighted fair share. It returns
+// the samples, the fair shares, the mean shares and the largest relative
+// error.
+func fairness(ctx context.Context, c client.Client, f *fleet, n, m int, roleOf func(int) string, weights map[string]int32) (map[string][]float64, map[string]float64, map[string]float64, float64, error) {
 	ns := "fair"
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-		return nil, nil, 0, err
+		return nil, nil, nil, 0, err
 	}
+	f.duration = fairLifetime
+	defer func() { f.duration = 0 }()
 	perRole := map[string]int{}
 	for i := range m {
 		perRole[roleOf(i)]++
@@ -134,44 +153,93 @@ func fairness(ctx context.Context, c client.Client, n, m int, roleOf func(int) s
 		fair[name] = float64(weights[r]) / totalWeight / float64(perRole[r])
 		if err := c.Create(ctx, &kov1.Framework{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 			Spec: kov1.FrameworkSpec{Role: r, Scheduler: &kov1.BuiltinScheduler{Policy: kov1.SchedulingPolicyFirstFit}}}); err != nil {
-			return nil, nil, 0, err
+			return nil, nil, nil, 0, err
 		}
 	}
-	// Each framework asks for the whole cluster; interleave the creations so
-	// no framework is first in line.
-	if err := parallel(ctx, slots*m, 16, func(i int) error {
-		return c.Create(ctx, benchTask(ns, fmt.Sprintf("f%d-%05d", i%m, i/m), fmt.Sprintf("fw-%d", i%m), "8", "16Gi"))
-	}); err != nil {
-		return nil, nil, 0, err
+	created := make([]int, m)
+	// topUp gives every framework slots unfinished tasks again, the
+	// creations interleaved so no framework is first in line.
+	topUp := func(unfinished map[string]int) error {
+		var names [][2]string
+		for round := 0; ; round++ {
+			added := false
+			for i := range m {
+				fw := fmt.Sprintf("fw-%d", i)
+				if unfinished[fw]+round < slots {
+					names = append(names, [2]string{fw, fmt.Sprintf("f%d-%05d", i, created[i])})
+					created[i]++
+					added = true
+				}
+			}
+			if !added {
+				break
+			}
+		}
+		return parallel(ctx, len(names), 16, func(j int) error {
+			return c.Create(ctx, benchTask(ns, names[j][1], names[j][0], "8", "16Gi"))
+		})
+	}
+	if err := topUp(nil); err != nil {
+		return nil, nil, nil, 0, err
 	}
 	shares := map[string][]float64{}
+	var fullAt time.Time
 	for start := time.Now(); time.Since(start) < 5*time.Minute; {
 		var l kov1.TaskList
-		if err := c.List(ctx, &l, client.InNamespace(ns)); err != nil {
-			return nil, nil, 0, err
+		if err := f.cache.List(ctx, &l, client.InNamespace(ns)); err != nil {
+			return nil, nil, nil, 0, err
 		}
-		counts := map[string]int{}
+		held, unfinished := map[string]int{}, map[string]int{}
 		total := 0
 		for _, t := range l.Items {
-			if t.Status.State == kov1.TaskRunning {
-				counts[t.Spec.FrameworkName]++
+			if t.Status.State.IsTerminal() {
+				continue
+			}
+			unfinished[t.Spec.FrameworkName]++
+			if t.Status.AgentName != "" {
+				held[t.Spec.FrameworkName]++
 				total++
 			}
 		}
 		for name := range fair {
-			shares[name] = append(shares[name], float64(counts[name])/float64(slots))
+			shares[name] = append(shares[name], float64(held[name])/float64(slots))
 		}
-		if total >= slots {
+		if fullAt.IsZero() && total >= slots {
+			fullAt = time.Now()
+		}
+		if !fullAt.IsZero() && time.Since(fullAt) >= fairWindow {
 			break
+		}
+		if err := topUp(unfinished); err != nil {
+			return nil, nil, nil, 0, err
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+	if fullAt.IsZero() {
+		return nil, nil, nil, 0, fmt.Errorf("fairness: the %d slots never all held a task in 5 minutes", slots)
+	}
+	mean, maxErr := judgeShares(shares, fair, int(fairWindow/(500*time.Millisecond))/2)
+	return shares, fair, mean, maxErr, c.DeleteAllOf(ctx, &kov1.Task{}, client.InNamespace(ns))
+}
+
+// judgeShares averages each framework's last k samples and returns the
+// means and the largest error from the fair shares, in per cent of each.
+func judgeShares(samples map[string][]float64, fair map[string]float64, k int) (map[string]float64, float64) {
+	mean := map[string]float64{}
 	maxErr := 0.0
 	for name, want := range fair {
-		s := shares[name]
-		maxErr = math.Max(maxErr, math.Abs(s[len(s)-1]-want)/want*100)
+		s := samples[name]
+		tail := s[max(0, len(s)-k):]
+		sum := 0.0
+		for _, v := range tail {
+			sum += v
+		}
+		if len(tail) > 0 {
+			mean[name] = sum / float64(len(tail))
+		}
+		maxErr = math.Max(maxErr, math.Abs(mean[name]-want)/want*100)
 	}
-	return shares, fair, maxErr, c.DeleteAllOf(ctx, &kov1.Task{}, client.InNamespace(ns))
+	return mean, maxErr
 }
 
 // kubeScheduler registers n fake Nodes (same capacity as the agents, no
