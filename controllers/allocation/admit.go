@@ -35,7 +35,7 @@ func planAdmission(p *pass) plan {
 		if w.unseenOffers[offerKey] {
 			continue // the cache lags behind the framework's view; next pass
 		}
-		a := admit(w, l, t, t.Spec.OfferName, taken.view(l, offerKey))
+		a := admit(w, l, t, t.Spec.OfferName, acceptedAt(t), taken.view(l, offerKey))
 		if !a.verdict.Bind {
 			pl.refusals = append(pl.refusals, refusal(t, a.verdict, w.now))
 			continue
@@ -57,14 +57,15 @@ type admission struct {
 }
 
 // admit judges task t against offer (named offerName; view is what is left
-// of it, nil when there is no such offer): the rules of allocator.Admit,
-// and a template the API server would refuse as a Pod (a RuntimeClass that
-// does not exist) is the task's error, whatever the offer.
-func admit(w *world, l *ledger, t *kov1.Task, offerName string, view *allocator.OfferView) admission {
+// of it, nil when there is no such offer), accepted at acceptedAt (zero:
+// now): the rules of allocator.Admit, and a template the API server would
+// refuse as a Pod (a RuntimeClass that does not exist) is the task's
+// error, whatever the offer.
+func admit(w *world, l *ledger, t *kov1.Task, offerName string, acceptedAt time.Time, view *allocator.OfferView) admission {
 	overhead, overheadErr := w.podOverhead(t)
 	a := admission{need: l.dims.FromList(kov1.AddResources(t.Spec.Resources, overhead)), ports: resources.NewPortSet(t.Spec.Ports...),
 		overhead: overhead}
-	a.verdict = allocator.Admit(l.dims, allocator.TaskRequest{Framework: t.Spec.FrameworkName, Offer: offerName,
+	a.verdict = allocator.Admit(l.dims, allocator.TaskRequest{Framework: t.Spec.FrameworkName, Offer: offerName, AcceptedAt: acceptedAt,
 		Needs: a.need, Ports: a.ports, TemplateNodeName: t.Spec.Template.Spec.NodeName, HostPorts: hostPorts(&t.Spec.Template.Spec)},
 		view, frameworkLive(w.frameworks[t.FrameworkKey()]), w.now)
 	if overheadErr != nil && (a.verdict.Bind || a.verdict.State != kov1.TaskError) {

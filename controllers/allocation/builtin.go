@@ -128,7 +128,7 @@ func planPlacements(p *pass) (builtinPlacing, plan) {
 		// in one status write, spec.offerName left empty. Assumed to land
 		// for the rest of this step's decisions; a task whose bind fails is
 		// placed again next pass.
-		a := admit(w, l, t, cands[i].Offer, claims.view(l, keys[i]))
+		a := admit(w, l, t, cands[i].Offer, time.Time{}, claims.view(l, keys[i]))
 		if !a.verdict.Bind {
 			pl.refusals = append(pl.refusals, refusal(t, a.verdict, w.now))
 			continue

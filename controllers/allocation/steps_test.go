@@ -198,6 +198,12 @@ func TestPlanPlacements(t *testing.T) {
 	}
 }
 
+// generation is t at generation g.
+func generation(t *kov1.Task, g int64) *kov1.Task {
+	t.Generation = g
+	return t
+}
+
 func TestPlanAdmission(t *testing.T) {
 	deleting := offer("o-deleting", "fw", "a1", "1", "1Gi")
 	deleting.DeletionTimestamp = &metaNow
@@ -215,6 +221,24 @@ func TestPlanAdmission(t *testing.T) {
 			objs: []client.Object{agent("a1", "4", "8Gi"), sdkFramework("fw"), offer("o1", "fw", "a1", "1", "1Gi"),
 				task("young", "fw", "1", "512Mi", time.Minute).Offer("o1").Obj(), task("old", "fw", "1", "512Mi", time.Hour).Offer("o1").Obj()},
 			want: []string{"bind ns/old to a1 from o1", "end ns/young Dropped InsufficientResources"},
+		},
+		"a task that accepted an offer before it expired is bound after the expiry": {
+			objs: []client.Object{agent("a1", "4", "8Gi"), sdkFramework("fw"),
+				b.MakeOffer("o1", "ns", "fw", "a1").Resources(b.Resources("cpu", "1", "memory", "1Gi")).Expires(now.Add(-time.Second)).Obj(),
+				task("t1", "fw", "500m", "512Mi", time.Minute).Offer("o1").Obj()},
+			want: []string{"bind ns/t1 to a1 from o1"},
+		},
+		"a task created after its offer expired is dropped": {
+			objs: []client.Object{agent("a1", "4", "8Gi"), sdkFramework("fw"),
+				b.MakeOffer("o1", "ns", "fw", "a1").Resources(b.Resources("cpu", "1", "memory", "1Gi")).Expires(now.Add(-time.Minute)).Obj(),
+				task("t1", "fw", "500m", "512Mi", time.Second).Offer("o1").Obj()},
+			want: []string{"end ns/t1 Dropped OfferExpired"},
+		},
+		"a task whose spec changed since its creation is judged as accepting now": {
+			objs: []client.Object{agent("a1", "4", "8Gi"), sdkFramework("fw"),
+				b.MakeOffer("o1", "ns", "fw", "a1").Resources(b.Resources("cpu", "1", "memory", "1Gi")).Expires(now.Add(-time.Second)).Obj(),
+				generation(task("t1", "fw", "500m", "512Mi", time.Minute).Offer("o1").Obj(), 2)},
+			want: []string{"end ns/t1 Dropped OfferExpired"},
 		},
 		"a task naming an offer that is gone is dropped": {
 			objs: []client.Object{agent("a1", "4", "8Gi"), sdkFramework("fw"), deleting,
@@ -304,6 +328,17 @@ func TestPlanRescinds(t *testing.T) {
 		"an expired offer is rescinded": {
 			objs: []client.Object{agent("a1", "4", "8Gi"), sdkFramework("fw"),
 				b.MakeOffer("o1", "ns", "fw", "a1").Resources(b.Resources("cpu", "1", "memory", "1Gi")).Expires(now.Add(-time.Second)).Obj()},
+			want: []string{"delete offer ns/o1 OfferExpired"},
+		},
+		"an expired offer a task accepted in time, not yet bound, is kept": {
+			objs: []client.Object{agent("a1", "4", "8Gi"), sdkFramework("fw"),
+				b.MakeOffer("o1", "ns", "fw", "a1").Resources(b.Resources("cpu", "1", "memory", "1Gi")).Expires(now.Add(-time.Second)).Obj(),
+				task("t1", "fw", "100m", "64Mi", time.Minute).Offer("o1").Obj()},
+		},
+		"an expired offer a task accepted only after it expired is rescinded": {
+			objs: []client.Object{agent("a1", "4", "8Gi"), sdkFramework("fw"),
+				b.MakeOffer("o1", "ns", "fw", "a1").Resources(b.Resources("cpu", "1", "memory", "1Gi")).Expires(now.Add(-time.Minute)).Obj(),
+				task("t1", "fw", "100m", "64Mi", time.Second).Offer("o1").Obj()},
 			want: []string{"delete offer ns/o1 OfferExpired"},
 		},
 		"the offer of an unreachable agent is rescinded": {

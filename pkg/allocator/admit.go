@@ -12,8 +12,13 @@ import (
 type TaskRequest struct {
 	Framework string
 	Offer     string
-	Needs     resources.Vec
-	Ports     resources.PortSet
+	// AcceptedAt is when the framework accepted the offer (the task's
+	// creation); zero for now. The offer must not have expired by then:
+	// Mesos judges an ACCEPT when it arrives, so a master slow to bind does
+	// not make an accept made in time late.
+	AcceptedAt time.Time
+	Needs      resources.Vec
+	Ports      resources.PortSet
 	// TemplateNodeName is the Pod template's spec.nodeName, which agentd
 	// owns; a task must leave it empty.
 	TemplateNodeName string
@@ -87,9 +92,13 @@ func Admit(dims *resources.Dims, req TaskRequest, offer *OfferView, frameworkLiv
 		return reject(kov1.TaskDropped, kov1.TaskReasonOfferNotFound,
 			"offer %q was declined; accept a current offer", req.Offer)
 	}
-	if !offer.Expires.IsZero() && !now.Before(offer.Expires) {
+	accepted := req.AcceptedAt
+	if accepted.IsZero() {
+		accepted = now
+	}
+	if !offer.Expires.IsZero() && !accepted.Before(offer.Expires) {
 		return reject(kov1.TaskDropped, kov1.TaskReasonOfferExpired,
-			"offer %q expired at %s", req.Offer, offer.Expires.UTC().Format(time.RFC3339))
+			"offer %q expired at %s, before the task was created; accept a current offer", req.Offer, offer.Expires.UTC().Format(time.RFC3339))
 	}
 	if !offer.AgentOfferable {
 		return reject(kov1.TaskDropped, kov1.TaskReasonAgentUnreachable,

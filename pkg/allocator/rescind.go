@@ -46,6 +46,13 @@ type RescindInput struct {
 	// Disconnected frameworks exist but their scheduler is away: as Mesos
 	// deactivates them, their offers are rescinded.
 	Disconnected map[string]bool
+	// Accepting are the outstanding offers ("namespace/name") a framework
+	// answered in time with tasks the master has not bound yet. Mesos's
+	// ACCEPT consumes an offer the moment it arrives, so a master slow to
+	// bind must not let such an offer lapse: neither expiry nor a remainder
+	// below the minimum withdraws it. Every other reason still does, and
+	// its tasks are then refused.
+	Accepting map[string]bool
 }
 
 // Rescind is an outstanding offer to withdraw, and why.
@@ -72,8 +79,9 @@ func Rescinds(s *Snapshot, in RescindInput) []Rescind {
 	for _, o := range s.Offers {
 		a, ok := agents[o.Agent]
 		f := in.Frameworks[o.Framework]
+		accepting := in.Accepting[o.Namespace+"/"+o.Name]
 		switch {
-		case !o.Expires.IsZero() && !s.Now.Before(o.Expires):
+		case !o.Expires.IsZero() && !s.Now.Before(o.Expires) && !accepting:
 			add(o, RescindExpired, fmt.Sprintf("offer expired at %s", o.Expires.UTC().Format("15:04:05")))
 		case !ok:
 			add(o, RescindAgentGone, fmt.Sprintf("agent %s was removed (deleted or marked Gone)", o.Agent))
@@ -87,7 +95,7 @@ func Rescinds(s *Snapshot, in RescindInput) []Rescind {
 			add(o, RescindAgentMaintenance, fmt.Sprintf("agent %s is in maintenance or not ready", o.Agent))
 		case f.Selector != nil && !f.Selector.Matches(a.Attributes):
 			add(o, RescindConstraintsChanged, fmt.Sprintf("agent %s no longer matches the framework's attribute selector", o.Agent))
-		case !meetsMinimum(o.Resources, f.minimums(s.MinAllocatable)):
+		case !accepting && !meetsMinimum(o.Resources, f.minimums(s.MinAllocatable)):
 			add(o, RescindUsedUp, "what is left of the offer is below the minimum allocatable resources")
 		}
 	}

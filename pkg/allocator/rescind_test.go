@@ -22,7 +22,9 @@ func TestRescinds(t *testing.T) {
 		states map[string]AgentState
 		fws    map[string]*Framework
 		away   map[string]bool
-		want   map[string]string // offer → reason
+		// accepting are the offers with tasks not bound yet, by name.
+		accepting []string
+		want      map[string]string // offer → reason
 	}{
 		"healthy offer stays": {
 			snap:   newSnap().agent("a1", vec(4000, 4), func(a *Agent) { a.Offered = vec(4000, 4) }),
@@ -33,6 +35,30 @@ func TestRescinds(t *testing.T) {
 			snap:   newSnap().agent("a1", vec(4000, 4)),
 			offers: []*Offer{{Name: "o1", Framework: "fw", Agent: "a1", Resources: vec(1000, 1), Expires: t0}},
 			want:   map[string]string{"o1": RescindExpired},
+		},
+		"expired while its tasks wait to be bound: kept": {
+			snap:      newSnap().agent("a1", vec(4000, 4)),
+			offers:    []*Offer{{Namespace: "ns", Name: "o1", Framework: "fw", Agent: "a1", Resources: vec(1000, 1), Expires: t0}},
+			accepting: []string{"o1"},
+			want:      map[string]string{},
+		},
+		"used up while its tasks wait to be bound: kept": {
+			snap:      newSnap().agent("a1", vec(4000, 4)),
+			offers:    []*Offer{offer("o1", "fw", "a1", vec(5, 0.01))},
+			accepting: []string{"o1"},
+			want:      map[string]string{},
+		},
+		"expired with tasks waiting, on an agent gone: rescinded": {
+			snap:      newSnap(),
+			offers:    []*Offer{{Namespace: "ns", Name: "o1", Framework: "fw", Agent: "a1", Resources: vec(1000, 1), Expires: t0}},
+			accepting: []string{"o1"},
+			want:      map[string]string{"o1": RescindAgentGone},
+		},
+		"framework torn down while its tasks wait to be bound: rescinded": {
+			snap:      newSnap().agent("a1", vec(4000, 4)),
+			offers:    []*Offer{offer("o1", "gone", "a1", vec(1000, 1))},
+			accepting: []string{"o1"},
+			want:      map[string]string{"o1": RescindFrameworkGone},
 		},
 		"agent gone": {
 			snap:   newSnap(),
@@ -102,8 +128,12 @@ func TestRescinds(t *testing.T) {
 			if fws == nil {
 				fws = map[string]*Framework{"fw": fw}
 			}
+			accepting := map[string]bool{}
+			for _, name := range tc.accepting {
+				accepting["ns/"+name] = true
+			}
 			got := map[string]string{}
-			for _, r := range Rescinds(tc.snap.Snapshot, RescindInput{AgentStates: tc.states, Frameworks: fws, Disconnected: tc.away}) {
+			for _, r := range Rescinds(tc.snap.Snapshot, RescindInput{AgentStates: tc.states, Frameworks: fws, Disconnected: tc.away, Accepting: accepting}) {
 				got[r.Offer.Name] = r.Reason
 				if r.Message == "" {
 					t.Errorf("rescind of %s has no message", r.Offer.Name)
