@@ -50,7 +50,9 @@ type MasterConfig struct {
 }
 
 // StartMaster runs a master (controllers.SetupMaster, as main.go does)
-// until the test ends or Stop is called. It allocates every 200ms.
+// until the test ends or Stop is called. It allocates every 200ms and
+// rewrites usage in status at most every 500ms, as the master's shipped
+// settings (1s and 1s) do at a test's pace.
 func StartMaster(t testing.TB, cp *controlplane.ControlPlane, c MasterConfig) *Master {
 	t.Helper()
 	heartbeats, _ := labels.NewRequirement(kov1.LabelHeartbeat, selection.Exists, nil)
@@ -89,7 +91,7 @@ func StartMaster(t testing.TB, cp *controlplane.ControlPlane, c MasterConfig) *M
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	if _, err := controllers.SetupMaster(ctx, mgr, controllers.MasterOptions{
-		Allocation: allocation.Options{AllocationInterval: 200 * time.Millisecond, OfferTimeout: c.OfferTimeout,
+		Allocation: allocation.Options{AllocationInterval: 200 * time.Millisecond, StatusUpdateInterval: 500 * time.Millisecond, OfferTimeout: c.OfferTimeout,
 			MinAllocatable: c.MinAllocatable, FairShareExcluded: c.FairShareExcluded},
 		AgentTimeout: c.AgentTimeout, AgentGoneTimeout: c.AgentGoneTimeout, AgentLeaseNamespace: c.AgentLeaseNamespace, Metrics: m.Metrics,
 	}); err != nil {
