@@ -94,17 +94,28 @@ func (l *Loop) readWorld(ctx context.Context) (*world, error) {
 		}
 	}
 	l.assumed.overlay(w)
+	askMissingOffers(ctx, w, l.APIReader)
+	return w, nil
+}
+
+// askMissingOffers asks the API server about the offers pending tasks name
+// and the cache lacks, and records in w.unseenOffers those that exist (the
+// cache lags). Each is asked about once, however many tasks name it:
+// thousands of tasks naming offers that are gone (accepts that came too
+// late) would otherwise cost a GET each, every pass.
+func askMissingOffers(ctx context.Context, w *world, r client.Reader) {
+	asked := map[types.NamespacedName]bool{}
 	for _, t := range pendingTasks(w, func(t *kov1.Task) bool { return t.Spec.OfferName != "" }) {
 		k := types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.OfferName}
-		if _, cached := w.offers[k]; cached || w.unseenOffers[k] {
+		if _, cached := w.offers[k]; cached || asked[k] {
 			continue
 		}
+		asked[k] = true
 		var o kov1.ResourceOffer
-		if err := l.APIReader.Get(ctx, k, &o); err == nil && o.DeletionTimestamp == nil && o.Spec.Decline == nil {
+		if err := r.Get(ctx, k, &o); err == nil && o.DeletionTimestamp == nil && o.Spec.Decline == nil {
 			w.unseenOffers[k] = true
 		}
 	}
-	return w, nil
 }
 
 // readKind adds every cached object of obj's kind to w: from the

@@ -1,14 +1,18 @@
 package allocation
 
 import (
+	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kov1 "github.com/kubeoffer/kubeoffer/api/v1alpha1"
 )
@@ -169,5 +173,46 @@ func TestFrameworkMinimums(t *testing.T) {
 				t.Errorf("floor = %d, want %d", floor, tc.wantFloor)
 			}
 		})
+	}
+}
+
+// offerReader is the API server as askMissingOffers sees it: it holds
+// some offers, and counts the reads.
+type offerReader struct {
+	offers map[string]*kov1.ResourceOffer
+	gets   map[string]int
+}
+
+func (r *offerReader) Get(_ context.Context, k client.ObjectKey, obj client.Object, _ ...client.GetOption) error {
+	r.gets[k.Name]++
+	o, ok := r.offers[k.Name]
+	if !ok {
+		return apierrors.NewNotFound(kov1.GroupVersion.WithResource("resourceoffers").GroupResource(), k.Name)
+	}
+	o.DeepCopyInto(obj.(*kov1.ResourceOffer))
+	return nil
+}
+
+func (r *offerReader) List(context.Context, client.ObjectList, ...client.ListOption) error { return nil }
+
+// TestAskMissingOffers: an offer the cache lacks is asked about once a
+// pass, however many tasks name it; one the API server has is unseen (the
+// cache lags), one it does not have is not.
+func TestAskMissingOffers(t *testing.T) {
+	w := newWorld(now)
+	w.add(offer("cached", "fw", "a1", "1", "1Gi"))
+	for i := range 50 {
+		w.add(task(fmt.Sprintf("late-%d", i), "fw", "100m", "64Mi", time.Minute).Offer("gone").Obj())
+	}
+	w.add(task("t1", "fw", "100m", "64Mi", time.Minute).Offer("fresh").Obj(), task("t2", "fw", "100m", "64Mi", time.Minute).Offer("fresh").Obj(),
+		task("t3", "fw", "100m", "64Mi", time.Minute).Offer("cached").Obj())
+	r := &offerReader{offers: map[string]*kov1.ResourceOffer{"fresh": offer("fresh", "fw", "a1", "1", "1Gi")}, gets: map[string]int{}}
+	askMissingOffers(context.Background(), w, r)
+	if diff := cmp.Diff(map[string]int{"gone": 1, "fresh": 1}, r.gets); diff != "" {
+		t.Errorf("API reads by offer (-want +got):\n%s", diff)
+	}
+	want := map[types.NamespacedName]bool{{Namespace: "ns", Name: "fresh"}: true}
+	if diff := cmp.Diff(want, w.unseenOffers); diff != "" {
+		t.Errorf("unseen offers (-want +got):\n%s", diff)
 	}
 }
