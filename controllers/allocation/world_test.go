@@ -193,7 +193,9 @@ func (r *offerReader) Get(_ context.Context, k client.ObjectKey, obj client.Obje
 	return nil
 }
 
-func (r *offerReader) List(context.Context, client.ObjectList, ...client.ListOption) error { return nil }
+func (r *offerReader) List(context.Context, client.ObjectList, ...client.ListOption) error {
+	return nil
+}
 
 // TestAskMissingOffers: an offer the cache lacks is asked about once a
 // pass, however many tasks name it; one the API server has is unseen (the

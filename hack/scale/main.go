@@ -543,7 +543,7 @@ func builtinBurst(ctx context.Context, c client.Client, obs *observer, meter *co
 		return Path{}, err
 	}
 	if err := waitFor(ctx, 10*time.Minute, func() bool { return obs.runningIn(ns) >= k }); err != nil {
-		return Path{}, fmt.Errorf("burst: %d of %d running: %w", obs.runningIn(ns), k, err)
+		return Path{}, fmt.Errorf("burst: %d of %d running (%s): %w", obs.runningIn(ns), k, taskStates(ctx, c, ns), err)
 	}
 	meter.settle(ctx)
 	path := obs.path(ns)
@@ -633,6 +633,36 @@ func waitFor(ctx context.Context, d time.Duration, cond func() bool) error {
 	return fmt.Errorf("timed out after %s", d)
 }
 
+// taskStates counts the tasks of namespace ns by state and reason, for a
+// burst that did not finish: "Running 5557, Dropped/OfferExpired 4443".
+func taskStates(ctx context.Context, c client.Reader, ns string) string {
+	var l kov1.TaskList
+	if err := c.List(ctx, &l, client.InNamespace(ns)); err != nil {
+		return "tasks unlisted: " + err.Error()
+	}
+	counts := map[string]int{}
+	for _, t := range l.Items {
+		state := string(t.Status.State)
+		if state == "" {
+			state = string(kov1.TaskPending)
+		}
+		if t.Status.Reason != "" {
+			state += "/" + t.Status.Reason
+		}
+		counts[state]++
+	}
+	keys := make([]string, 0, len(counts))
+	for s := range counts {
+		keys = append(keys, s)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, s := range keys {
+		parts[i] = fmt.Sprintf("%s %d", s, counts[s])
+	}
+	return strings.Join(parts, ", ")
+}
+
 func benchTask(ns, name, fw, cpu, mem string) *kov1.Task {
 	return &kov1.Task{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
@@ -704,7 +734,7 @@ func runSDK(ctx context.Context, cfg *rest.Config, ns string, k int, obs *observ
 	s0 := meter.sample()
 	go func() { _ = d.Run(sctx) }()
 	if err := waitFor(ctx, 10*time.Minute, func() bool { return obs.runningIn(ns) >= k }); err != nil {
-		return Cost{}, fmt.Errorf("sdk burst: %d of %d running: %w", obs.runningIn(ns), k, err)
+		return Cost{}, fmt.Errorf("sdk burst: %d of %d running (%s): %w", obs.runningIn(ns), k, taskStates(ctx, d.Client(), ns), err)
 	}
 	meter.settle(ctx)
 	cost := costBetween(s0, meter.sample(), k)
